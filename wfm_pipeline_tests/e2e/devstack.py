@@ -1,0 +1,142 @@
+"""Drive a real `wfm-pipeline dev` (sandbox + dagster dev) from tests: start, GraphQL, stop, leftovers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+STARTUP_TIMEOUT_SECONDS = 240.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DevStack:
+    """One `wfm-pipeline dev` process tree, isolated in its own directory and ports."""
+
+    root: Path
+    ui_port: int = field(default_factory=free_port)
+    sandbox_port: int = field(default_factory=free_port)
+    sandbox_args: str = "--profile fast"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster_home"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def graphql_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}/graphql"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYSCLOUD_", "DAGSTER_", "WFM_"))}
+        env.update(
+            DAGSTER_HOME=str(self.dagster_home),
+            WFM_DATA_DIR=str(self.data_dir),
+            WFM_RUN_DIR=str(self.root / "run"),
+            WFM_SANDBOX_ARGS=self.sandbox_args,
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def command(self) -> list[str]:
+        return [
+            str(Path(sys.executable).with_name("wfm-pipeline")),
+            "dev",
+            "--port",
+            str(self.ui_port),
+            "--sandbox-port",
+            str(self.sandbox_port),
+        ]
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = (self.root / "dev.log").open("wb")
+        self.process = subprocess.Popen(
+            self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"wfm-pipeline dev exited early:\n{self.log_tail()}")
+            try:
+                if self.graphql("{ version }").get("version") and self._code_location_loaded():
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1.0)
+        raise RuntimeError(f"dagster dev did not come up in {STARTUP_TIMEOUT_SECONDS} s:\n{self.log_tail()}")
+
+    def _code_location_loaded(self) -> bool:
+        data = self.graphql(
+            "{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus "
+            "locationOrLoadError { __typename } } } } }"
+        )
+        entries = data["workspaceOrError"].get("locationEntries", [])
+        return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
+
+    def log_tail(self, lines: int = 60) -> str:
+        path = self.root / "dev.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = httpx.post(
+            self.graphql_url, json={"query": query, "variables": variables or {}}, timeout=60
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise AssertionError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def stop(self, timeout: float = 90.0) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+                raise
+        return self.process.returncode
+
+    def leftover_processes(self) -> list[str]:
+        """Processes anywhere on the machine whose environment points at this stack's DAGSTER_HOME."""
+        marker = f"DAGSTER_HOME={self.dagster_home}".encode()
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                environ = (proc / "environ").read_bytes()
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(f"{proc.name}: {cmdline}")
+        return found

@@ -1,0 +1,228 @@
+"""End to end: the real `wfm-pipeline dev` (what `make run` starts) and a 60-day backfill launched through
+GraphQL exactly as the UI's Materialize -> "Launch backfill" does; then tables, limits, a clean stop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+import yaml
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+
+from wfm_pipeline_tests.e2e.devstack import DevStack
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BACKFILL_START = date(2025, 1, 6)
+BACKFILL_DAYS = 60
+BACKFILL_TIMEOUT_SECONDS = 1800.0
+
+ASSETS_QUERY = """
+{ assetNodes { assetKey { path } isPartitioned
+    assetChecksOrError { __typename ... on AssetChecks { checks { name blocking } } } } }
+"""
+AUTOMATION_QUERY = """
+{ repositoriesOrError { __typename ... on RepositoryConnection { nodes { name
+    schedules { name scheduleState { status } }
+    sensors { name sensorState { status } } } } } }
+"""
+LAUNCH_BACKFILL = """
+mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidStepError { invalidStepKey }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+BACKFILL_STATUS = """
+query BackfillStatus($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { id status numPartitions error { message } }
+    ... on PythonError { message }
+  }
+}
+"""
+TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    dev = DevStack(root=tmp_path_factory.mktemp("devstack"))
+    dev.start()
+    try:
+        yield dev
+    finally:
+        if dev.process is not None and dev.process.poll() is None:
+            dev.stop()
+
+
+def partition_keys() -> list[str]:
+    return [(BACKFILL_START + timedelta(days=i)).isoformat() for i in range(BACKFILL_DAYS)]
+
+
+def test_ui_serves_assets_checks_and_automation(stack: DevStack) -> None:
+    nodes = stack.graphql(ASSETS_QUERY)["assetNodes"]
+    keys = {"/".join(node["assetKey"]["path"]) for node in nodes}
+    expected = {
+        "adherence_export_jobs",
+        "user_details_export_jobs",
+        "adherence_raw_files",
+        "user_details_raw_files",
+        "adherence_daily",
+        "adherence_exceptions",
+        "routing_status_segments",
+        "presence_segments",
+        "agent_occupancy",
+    }
+    assert expected <= {key.split("/")[-1] for key in keys}
+    assert all(node["isPartitioned"] for node in nodes if node["assetKey"]["path"][-1] in expected)
+    checks = [
+        check
+        for node in nodes
+        if node["assetChecksOrError"]["__typename"] == "AssetChecks"
+        for check in node["assetChecksOrError"]["checks"]
+    ]
+    assert len(checks) >= 6
+    assert any(check["blocking"] for check in checks)
+
+    repositories = stack.graphql(AUTOMATION_QUERY)["repositoriesOrError"]["nodes"]
+    sensors = [sensor for repo in repositories for sensor in repo["sensors"]]
+    schedules = [schedule for repo in repositories for schedule in repo["schedules"]]
+    running = [
+        s
+        for s in sensors + schedules
+        if (s.get("sensorState") or s.get("scheduleState"))["status"] == "RUNNING"
+    ]
+    assert running, f"no schedule or sensor runs by default: {sensors + schedules}"
+
+
+def test_second_start_says_already_running(stack: DevStack) -> None:
+    import subprocess
+
+    second = subprocess.run(stack.command(), env=stack.env(), capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+
+
+def _launch_backfill(stack: DevStack, asset_paths: list[list[str]]) -> str:
+    params = {
+        "partitionNames": partition_keys(),
+        "assetSelection": [{"path": path} for path in asset_paths],
+        "fromFailure": False,
+        "tags": [],
+    }
+    result = stack.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return result["backfillId"]
+
+
+def _wait_for_backfill(stack: DevStack, backfill_id: str) -> dict:
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
+    status: dict = {}
+    while time.monotonic() < deadline:
+        status = stack.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
+        if status.get("status") in TERMINAL_BACKFILL_STATUSES:
+            return status
+        time.sleep(5.0)
+    raise AssertionError(
+        f"backfill not finished after {BACKFILL_TIMEOUT_SECONDS} s: {status}\n{stack.log_tail()}"
+    )
+
+
+def _max_overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    current = peak = 0
+    for _, delta in events:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def _step_intervals(instance: DagsterInstance, run_ids: list[str]) -> dict[str, list[tuple[float, float]]]:
+    """Execution interval of every step, keyed by step key, from the event log."""
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    for run_id in run_ids:
+        started: dict[str, float] = {}
+        for record in instance.all_logs(run_id):
+            event = record.dagster_event
+            if event is None or record.step_key is None:
+                continue
+            if event.event_type == DagsterEventType.STEP_START:
+                started[record.step_key] = record.timestamp
+            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+                intervals.setdefault(record.step_key, []).append((started[record.step_key], record.timestamp))
+    return intervals
+
+
+def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
+    asset_paths = [node["assetKey"]["path"] for node in stack.graphql(ASSETS_QUERY)["assetNodes"]]
+    backfill_id = _launch_backfill(stack, asset_paths)
+    status = _wait_for_backfill(stack, backfill_id)
+    assert status["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{status}\n{stack.log_tail()}"
+
+    sandbox_stats = httpx.get(f"{stack.sandbox_url}/sandbox/stats", timeout=30).json()
+    assert stack.stop() == 0
+    assert stack.leftover_processes() == []
+
+    instance = DagsterInstance.from_config(str(stack.dagster_home))
+    runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
+    assert runs and all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in runs)
+
+    # Run queue: never more runs at once than dagster.yaml allows.
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    run_limits = config["concurrency"]["runs"]
+    limit = min(
+        [run_limits["max_concurrent_runs"]]
+        + [t["limit"] for t in run_limits.get("tag_concurrency_limits", []) if t["key"] == "dagster/backfill"]
+    )
+    run_windows = [(r.start_time, r.end_time) for r in runs if r.start_time and r.end_time]
+    assert len(run_windows) == len(runs)
+    assert _max_overlap(run_windows) <= limit
+
+    # Pools: from the event log, no more steps of a pool at once than its limit.
+    from wfm_pipeline.definitions import defs
+
+    pool_of_step = {
+        asset.node_def.name: asset.node_def.pool
+        for asset in defs.resolve_asset_graph().assets_defs
+        if getattr(asset.node_def, "pool", None)
+    }
+    pool_limits = config["concurrency"]["pools"]
+    intervals = _step_intervals(instance, [r.dagster_run.run_id for r in runs])
+    per_pool: dict[str, list[tuple[float, float]]] = {}
+    for step_key, windows in intervals.items():
+        pool = pool_of_step.get(step_key)
+        if pool is not None:
+            per_pool.setdefault(pool, []).extend(windows)
+    assert per_pool.get("duckdb_writer"), "no DuckDB writer step ran"
+    assert _max_overlap(per_pool["duckdb_writer"]) == 1
+    for pool, windows in per_pool.items():
+        pool_limit = pool_limits.get("limits", {}).get(pool, pool_limits.get("default_limit"))
+        assert _max_overlap(windows) <= pool_limit, pool
+
+    # The API: not a single 429 served.
+    assert sandbox_stats["throttled_total"] == 0, sandbox_stats
+
+    # Tables: every day present, no duplicate rows.
+    days = set(partition_keys())
+    with duckdb.connect(str(stack.data_dir / "wfm.duckdb"), read_only=True) as con:
+        for table in ("adherence_daily", "agent_occupancy", "routing_status_segments", "presence_segments"):
+            loaded = {
+                str(d) for (d,) in con.execute(f"SELECT DISTINCT local_date FROM wfm.{table}").fetchall()
+            }
+            assert loaded == days, table
+            total, distinct = con.execute(
+                f"SELECT (SELECT count(*) FROM wfm.{table}), "
+                f"(SELECT count(*) FROM (SELECT DISTINCT * FROM wfm.{table}))"
+            ).fetchone()
+            assert total == distinct, f"{table} has {total - distinct} duplicate rows"
