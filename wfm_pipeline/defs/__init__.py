@@ -1,0 +1,1 @@
+"""Dagster definitions of the pipeline: partitions, resources, assets, checks, automation."""

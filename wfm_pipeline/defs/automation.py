@@ -1,0 +1,113 @@
+"""Automation: a sensor (running by default) that materializes days once the data is available.
+
+Every ``WFM_SENSOR_INTERVAL_SECONDS`` it reads ``dataAvailabilityDate`` and requests one run per day that
+(a) lies within the last ``WFM_SENSOR_LOOKBACK_DAYS`` partitions, (b) has ended for every management unit
+(latest local end <= dataAvailabilityDate) and (c) is not materialized yet. Once per availability date it
+also re-runs the last ``WFM_REFRESH_DAYS`` available days to pick up late changes. Run keys make it
+idempotent: a day is requested once per reason (``initial:<day>``, ``refresh:<day>:<availability date>``),
+and the cursor remembers the last refresh date. Older history is a backfill's job.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import dagster as dg
+
+from wfm_pipeline.defs.assets.exports import ASSETS as EXPORT_ASSETS
+from wfm_pipeline.defs.assets.tables import adherence_tables, user_details_tables
+from wfm_pipeline.defs.partitions import SETTINGS, daily_partitions
+from wfm_pipeline.defs.resources import GenesysApiResource
+from wfm_pipeline.transforms import utc_span_of_days
+
+wfm_job = dg.define_asset_job(
+    "wfm_daily",
+    selection=dg.AssetSelection.assets(*EXPORT_ASSETS, adherence_tables, user_details_tables),
+    description="Export jobs -> raw files -> clean tables for the selected days.",
+)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    partition_key: str
+    run_key: str
+    reason: str
+
+
+def plan_runs(
+    partition_keys: Sequence[str],
+    time_zones: Sequence[str],
+    available_until: datetime,
+    materialized: set[str],
+    last_refresh_on: str | None,
+    lookback_days: int,
+    refresh_days: int,
+) -> tuple[list[PlannedRun], str | None]:
+    """Pure planning step of the sensor; returns the runs and the new ``last_refresh_on`` cursor value."""
+    recent = list(partition_keys)[-lookback_days:]
+    available = [
+        key
+        for key in recent
+        if utc_span_of_days(time_zones, *(date.fromisoformat(key),) * 2)[1] <= available_until
+    ]
+    runs = [
+        PlannedRun(key, f"initial:{key}", "available, not materialized")
+        for key in available
+        if key not in materialized
+    ]
+    stamp = available_until.date().isoformat()
+    if refresh_days and available and last_refresh_on != stamp:
+        missing = {run.partition_key for run in runs}
+        runs += [
+            PlannedRun(key, f"refresh:{key}:{stamp}", "daily refresh of recent days")
+            for key in available[-refresh_days:]
+            if key not in missing
+        ]
+        return runs, stamp
+    return runs, last_refresh_on
+
+
+def _materialized(instance: dg.DagsterInstance) -> set[str]:
+    """Days whose every table asset is materialized."""
+    keys = [spec.key for spec in (*adherence_tables.specs, *user_details_tables.specs)]
+    sets = [set(instance.get_materialized_partitions(key)) for key in keys]
+    return set.intersection(*sets) if sets else set()
+
+
+@dg.sensor(
+    job=wfm_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+    description=__doc__.split("\n\n")[1] if __doc__ else None,
+)
+def wfm_data_availability_sensor(
+    context: dg.SensorEvaluationContext, genesys: GenesysApiResource
+) -> dg.SensorResult | dg.SkipReason:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    with genesys.client() as client:
+        available_until = client.data_availability_date()
+        zones = sorted({unit.time_zone for unit in client.management_units()})
+    if not zones:
+        return dg.SkipReason("the organization has no management units")
+    keys = daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance)
+    runs, last_refresh_on = plan_runs(
+        keys,
+        zones,
+        available_until,
+        _materialized(context.instance),
+        cursor.get("last_refresh_on"),
+        SETTINGS.sensor_lookback_days,
+        SETTINGS.refresh_days,
+    )
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=run.run_key, partition_key=run.partition_key, tags={"wfm/reason": run.reason}
+            )
+            for run in runs
+        ],
+        cursor=json.dumps(
+            {"last_refresh_on": last_refresh_on, "available_until": available_until.isoformat()}
+        ),
+    )

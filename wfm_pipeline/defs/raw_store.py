@@ -1,0 +1,223 @@
+"""The raw area of the data directory: immutable files as served, per-day manifests, quarantine.
+
+Layout under ``$WFM_DATA_DIR``::
+
+    raw/<kind>/<file>.json (+ .meta.json)            written by the client, atomically, never modified
+    raw/aggregates/<first>_<last>_<mu>.json          user aggregates sample for the occupancy check
+    raw/manifests/<kind>/<YYYY-MM-DD>.json           which files cover that day + organization snapshot
+    quarantine/<kind>/<file>.json                    raw files that failed to parse or verify
+
+A manifest is replaced (atomically) each time the raw-files asset runs for the day, so a day is always
+loaded from the files of the latest successful download.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from wfm_pipeline.transforms import ManagementUnitInfo
+
+ADHERENCE = "adherence"
+USER_DETAILS = "user_details"
+SIDECAR_SUFFIX = ".meta.json"
+
+
+class RawFileError(RuntimeError):
+    """A raw file is missing, does not match its manifest entry or cannot be parsed."""
+
+    def __init__(self, path: Path, reason: str, quarantined_to: Path | None = None) -> None:
+        where = f"; moved to {quarantined_to}" if quarantined_to else ""
+        super().__init__(f"raw file {path}: {reason}{where}")
+        self.path = path
+        self.reason = reason
+        self.quarantined_to = quarantined_to
+
+
+@dataclass(frozen=True)
+class RawFileEntry:
+    path: str  # relative to the data dir
+    bytes: int
+    sha256: str
+    records: int
+    job_id: str = ""
+    window_start: str = ""
+    window_end: str = ""
+
+
+@dataclass(frozen=True)
+class AggregatesEntry:
+    path: str
+    management_unit_id: str
+    time_zone: str
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DayManifest:
+    kind: str
+    day: date
+    files: tuple[RawFileEntry, ...]
+    management_units: tuple[ManagementUnitInfo, ...]
+    data_availability_date: str | None = None
+    aggregates: tuple[AggregatesEntry, ...] = ()
+    run_id: str = ""
+    written_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def to_json(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["day"] = self.day.isoformat()
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> DayManifest:
+        return cls(
+            kind=payload["kind"],
+            day=date.fromisoformat(payload["day"]),
+            files=tuple(RawFileEntry(**entry) for entry in payload["files"]),
+            management_units=tuple(
+                ManagementUnitInfo(**{**unit, "user_ids": tuple(unit["user_ids"])})
+                for unit in payload["management_units"]
+            ),
+            data_availability_date=payload.get("data_availability_date"),
+            aggregates=tuple(
+                AggregatesEntry(**{**entry, "user_ids": tuple(entry["user_ids"])})
+                for entry in payload.get("aggregates", [])
+            ),
+            run_id=payload.get("run_id", ""),
+            written_at=payload.get("written_at", ""),
+        )
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+@dataclass(frozen=True)
+class RawStore:
+    data_dir: Path
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    def files_dir(self, kind: str) -> Path:
+        return self.raw_dir / kind
+
+    def manifest_path(self, kind: str, day: date) -> Path:
+        return self.raw_dir / "manifests" / kind / f"{day.isoformat()}.json"
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).resolve().relative_to(self.data_dir.resolve()))
+
+    def absolute(self, relative_path: str) -> Path:
+        return self.data_dir / relative_path
+
+    # --- manifests ---
+    def write_manifest(self, manifest: DayManifest) -> Path:
+        path = self.manifest_path(manifest.kind, manifest.day)
+        atomic_write_bytes(path, json.dumps(manifest.to_json(), indent=2, sort_keys=True).encode())
+        return path
+
+    def read_manifest(self, kind: str, day: date) -> DayManifest | None:
+        path = self.manifest_path(kind, day)
+        try:
+            return DayManifest.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def read_manifests(self, kind: str, days: Iterable[date]) -> dict[date, DayManifest]:
+        """Manifests of every day; raises naming the days without one (download them first)."""
+        found = {day: self.read_manifest(kind, day) for day in days}
+        missing = sorted(day.isoformat() for day, manifest in found.items() if manifest is None)
+        if missing:
+            raise FileNotFoundError(
+                f"no {kind} manifest for {', '.join(missing)} under {self.raw_dir / 'manifests' / kind}: "
+                f"materialize {kind}_raw_files for these partitions first"
+            )
+        return {day: manifest for day, manifest in found.items() if manifest is not None}
+
+    # --- raw files ---
+    def quarantine(self, path: Path, kind: str) -> Path:
+        """Move a bad raw file (and its sidecar) out of the raw area; returns the new path."""
+        target_dir = self.data_dir / "quarantine" / kind
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / path.name
+        if target.exists():
+            target = target_dir / f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}"
+        shutil.move(str(path), str(target))
+        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        if sidecar.exists():
+            shutil.move(str(sidecar), str(target.with_name(target.name + SIDECAR_SUFFIX)))
+        return target
+
+    def load_json(self, entry: RawFileEntry, kind: str) -> Any:
+        """The parsed file, after checking it is the exact file the manifest lists.
+
+        A file that does not match its checksum or is not JSON is quarantined and ``RawFileError`` raised.
+        """
+        path = self.absolute(entry.path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise RawFileError(
+                path, f"listed by the {kind} manifest but missing: re-materialize {kind}_raw_files"
+            ) from exc
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise RawFileError(path, "sha256 differs from the manifest", self.quarantine(path, kind))
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise RawFileError(path, f"not valid JSON ({exc})", self.quarantine(path, kind)) from exc
+
+    def load_aggregates(self, relative_path: str) -> Any | None:
+        """An aggregates sample (None if it is gone: the comparison is then skipped, not failed)."""
+        try:
+            return json.loads(self.absolute(relative_path).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+
+
+def group_days_by_files(manifests: dict[date, DayManifest]) -> list[tuple[list[date], DayManifest]]:
+    """Days that list the same set of files are loaded together; returns (days, a manifest of them)."""
+    groups: dict[tuple[str, ...], list[date]] = {}
+    for day, manifest in sorted(manifests.items()):
+        groups.setdefault(tuple(sorted(entry.path for entry in manifest.files)), []).append(day)
+    return [(days, manifests[days[-1]]) for days in groups.values()]
+
+
+def entries_for(files: Sequence[Any], store: RawStore, job: Any) -> list[RawFileEntry]:
+    """Manifest entries for files a client download returned (``ExportedFile``) of ``job`` (``ExportJob``)."""
+    return [
+        RawFileEntry(
+            path=store.relative(Path(file.path)),
+            bytes=int(file.bytes),
+            sha256=str(file.sha256),
+            records=int(file.records),
+            job_id=str(job.job_id),
+            window_start=job.window_start.isoformat(),
+            window_end=job.window_end.isoformat(),
+        )
+        for file in files
+    ]

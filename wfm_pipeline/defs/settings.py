@@ -1,0 +1,88 @@
+"""Pipeline settings read from the environment, validated with messages that name what to fix.
+
+Variables (default in brackets):
+- WFM_DATA_DIR [./data]: raw files, manifests, quarantine
+- WFM_STATE_DIR [<data dir>/state]: client token cache, request budget, job registry
+- WFM_DUCKDB_PATH [<data dir>/warehouse.duckdb]: the DuckDB database (schema ``wfm``)
+- WFM_PARTITIONS_START [2023-01-01]: first daily partition
+- WFM_BACKFILL_MAX_PARTITIONS_PER_RUN [7]: days per backfill run (one export window)
+- WFM_REFRESH_DAYS [3]: recent days re-materialized once a day by the sensor
+- WFM_SENSOR_LOOKBACK_DAYS [7]: missing days the sensor fills in (older ones: launch a backfill)
+- WFM_SENSOR_INTERVAL_SECONDS [300]: sensor evaluation interval
+- WFM_OCCUPANCY_SAMPLE_AGENTS [2]: agents per unit compared with the aggregates API
+
+The DuckDB file is NOT called ``wfm.duckdb``: a catalog named like the schema ``wfm`` makes ``wfm.<table>``
+ambiguous in every query ("Ambiguous reference to catalog or schema").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+
+class PipelineConfigError(ValueError):
+    """Bad pipeline configuration; the message names the variable and the expected form."""
+
+
+def _env(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def _int_env(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = _env(environ, name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise PipelineConfigError(f"{name}={raw!r} is not an integer (expected >= {minimum})") from exc
+    if value < minimum:
+        raise PipelineConfigError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    data_dir: Path
+    state_dir: Path
+    duckdb_path: Path
+    partitions_start: date
+    max_partitions_per_run: int
+    refresh_days: int
+    sensor_lookback_days: int
+    sensor_interval_seconds: int
+    occupancy_sample_agents: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(_env(env, "WFM_DATA_DIR") or "./data").expanduser()
+        state_dir = Path(_env(env, "WFM_STATE_DIR") or data_dir / "state").expanduser()
+        duckdb_path = Path(_env(env, "WFM_DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser()
+        if duckdb_path.stem == "wfm":
+            raise PipelineConfigError(
+                f"WFM_DUCKDB_PATH={duckdb_path}: a database file named 'wfm' clashes with the schema 'wfm' "
+                "(DuckDB cannot tell catalog from schema in wfm.<table>); choose another file name"
+            )
+        raw_start = _env(env, "WFM_PARTITIONS_START") or "2023-01-01"
+        try:
+            partitions_start = date.fromisoformat(raw_start)
+        except ValueError as exc:
+            raise PipelineConfigError(
+                f"WFM_PARTITIONS_START={raw_start!r} is not a date; expected YYYY-MM-DD"
+            ) from exc
+        return cls(
+            data_dir=data_dir,
+            state_dir=state_dir,
+            duckdb_path=duckdb_path,
+            partitions_start=partitions_start,
+            max_partitions_per_run=_int_env(env, "WFM_BACKFILL_MAX_PARTITIONS_PER_RUN", 7, 1),
+            refresh_days=_int_env(env, "WFM_REFRESH_DAYS", 3, 0),
+            sensor_lookback_days=_int_env(env, "WFM_SENSOR_LOOKBACK_DAYS", 7, 1),
+            sensor_interval_seconds=_int_env(env, "WFM_SENSOR_INTERVAL_SECONDS", 300, 5),
+            occupancy_sample_agents=_int_env(env, "WFM_OCCUPANCY_SAMPLE_AGENTS", 2, 0),
+        )

@@ -1,0 +1,121 @@
+"""Client-credentials tokens, cached in ``state_dir``, shared by every process of the same client + host.
+
+The cache file is created with mode 0600 (never readable by other users) and the token is never logged.
+A file lock makes sure only one process mints a token when the cached one is missing, near expiry or was
+rejected with 401; the others wait for the lock and then read the fresh token from the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str
+    expires_at: float  # epoch seconds
+    renew_at: float  # epoch seconds; renew from here on, before the server starts rejecting it
+
+    def __repr__(self) -> str:  # never print the secret part
+        return f"AccessToken(expires_at={self.expires_at:.0f})"
+
+    def usable(self, now: float) -> bool:
+        return now < self.renew_at
+
+
+def renew_margin(expires_in: float) -> float:
+    """Renew at 90% of the lifetime, at most 5 minutes early (lifetimes run 300 s .. 48 h)."""
+    return min(expires_in * 0.1, 300.0)
+
+
+# Mints a token: returns (access_token, expires_in seconds). Raises on failure.
+TokenMinter = Callable[[], tuple[str, float]]
+
+
+class TokenCache:
+    def __init__(
+        self,
+        state_dir: Path,
+        client_id: str,
+        host: str,
+        mint: TokenMinter,
+        *,
+        clock: Callable[[], float] = time.time,
+        lock_timeout: float = 120.0,
+    ) -> None:
+        directory = Path(state_dir) / "tokens"
+        directory.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(directory, 0o700)
+        name = hashlib.sha256(f"{client_id}\0{host}".encode()).hexdigest()[:20]
+        self.path = directory / f"{name}.json"
+        self._lock = FileLock(str(directory / f"{name}.lock"), timeout=lock_timeout)
+        self._mint = mint
+        self._clock = clock
+        self._token: AccessToken | None = None
+        self.minted = 0  # tokens this process created (tests and metrics)
+
+    def get(self) -> str:
+        now = self._clock()
+        if self._token is not None and self._token.usable(now):
+            return self._token.value
+        cached = self._read()
+        if cached is not None and cached.usable(now):
+            self._token = cached
+            return cached.value
+        with self._lock:
+            cached = self._read()  # another process may have minted while we waited for the lock
+            if cached is not None and cached.usable(self._clock()):
+                self._token = cached
+                return cached.value
+            return self._mint_and_store().value
+
+    def invalidate(self, rejected: str) -> str:
+        """The server rejected ``rejected`` (401): mint a new one unless another process already did."""
+        with self._lock:
+            cached = self._read()
+            if cached is not None and cached.value != rejected and cached.usable(self._clock()):
+                self._token = cached
+                return cached.value
+            return self._mint_and_store().value
+
+    def _mint_and_store(self) -> AccessToken:
+        value, expires_in = self._mint()
+        now = self._clock()
+        token = AccessToken(value, now + expires_in, now + expires_in - renew_margin(expires_in))
+        self._write(token)
+        self._token = token
+        self.minted += 1
+        return token
+
+    def _read(self) -> AccessToken | None:
+        try:
+            data = json.loads(self.path.read_text())
+            return AccessToken(str(data["access_token"]), float(data["expires_at"]), float(data["renew_at"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write(self, token: AccessToken) -> None:
+        payload = json.dumps(
+            {"access_token": token.value, "expires_at": token.expires_at, "renew_at": token.renew_at}
+        ).encode()
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        # O_EXCL + 0600 at creation: the token is never in a file others can read, not even briefly.
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)

@@ -1,0 +1,280 @@
+"""One request budget per (client id, API host), shared by every process on the host through ``state_dir``.
+
+Pieces:
+- the request rate: a pyrate-limiter ``SQLiteBucket`` (sliding-window log, file-locked so processes share it)
+  sized to ``safety_margin * allowed`` per window. ``allowed`` starts at the configured limit and follows the
+  server's ``inin-ratelimit-allowed`` header, which every process records in the shared state.
+- a shared pause: ``paused_until`` in a small SQLite state file. A 429 (Retry-After or backoff) and a server
+  ``inin-ratelimit-count`` at or above our share (someone else uses the same token) both move it forward, and
+  every process waits for it before its next request.
+- job submissions: a second pyrate-limiter bucket (``submissions_per_window``).
+- jobs in flight: slot rows in the state file, capped at ``max_jobs_in_flight`` and released when a job is
+  deleted; rows older than ``slot_ttl_seconds`` are reclaimed (a process killed with -9 cannot release).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyrate_limiter import Rate, RateItem, SQLiteBucket
+
+from wfm_pipeline import wire
+from wfm_pipeline.genesys.errors import GenesysError
+
+
+class BudgetWaitTimeout(GenesysError):
+    """Waited longer than allowed for the shared budget (a stuck pause or a full job-slot table)."""
+
+
+def budget_key(client_id: str, api_host: str) -> str:
+    return hashlib.sha256(f"{client_id}\0{api_host}".encode()).hexdigest()[:20]
+
+
+def effective_limit(allowed: int, safety_margin: float) -> int:
+    """Requests per window we allow ourselves: server allowance minus a safety share (>= 1 spare)."""
+    if allowed <= 1:
+        return 1
+    return max(1, min(allowed - 1, math.floor(allowed * safety_margin)))
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    allowed: int | None
+    count: int | None
+    reset_seconds: float | None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimitHeaders:
+        def number(name: str) -> float | None:
+            value = headers.get(name)
+            if value is None:
+                return None
+            try:
+                return float(value)
+            except ValueError:
+                return None
+
+        allowed = number(wire.HEADER_RATELIMIT_ALLOWED)
+        count = number(wire.HEADER_RATELIMIT_COUNT)
+        return cls(
+            allowed=int(allowed) if allowed is not None and allowed > 0 else None,
+            count=int(count) if count is not None else None,
+            reset_seconds=number(wire.HEADER_RATELIMIT_RESET),
+        )
+
+
+class _SharedState:
+    """Key/value numbers and job slots in one SQLite file; every write is one IMMEDIATE transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value REAL NOT NULL)")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS job_slots (slot TEXT PRIMARY KEY, acquired_at REAL NOT NULL)"
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def get(self, name: str) -> float | None:
+        row = self._conn.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+        return None if row is None else float(row[0])
+
+    def get_all(self) -> dict[str, float]:
+        return {name: float(value) for name, value in self._conn.execute("SELECT name, value FROM state")}
+
+    @staticmethod
+    def put(conn: sqlite3.Connection, name: str, value: float) -> None:
+        conn.execute(
+            "INSERT INTO state (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def raise_to(self, name: str, value: float) -> float:
+        """Set ``name`` to max(current, value) atomically; returns the stored value."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM state WHERE name = ?", (name,)).fetchone()
+            current = None if row is None else float(row[0])
+            if current is None or value > current:
+                self.put(conn, name, value)
+                return value
+            return current
+
+    def set(self, name: str, value: float) -> None:
+        with self.transaction() as conn:
+            self.put(conn, name, value)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class SharedBudget:
+    """The budget every request, submission and job of one (client id, host) passes through."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        key: str,
+        *,
+        requests_per_window: int = 300,
+        window_seconds: float = 60.0,
+        safety_margin: float = 0.95,
+        submissions_per_window: int = 30,
+        submission_window_seconds: float = 60.0,
+        max_jobs_in_flight: int = 8,
+        max_wait_seconds: float = 900.0,
+        slot_ttl_seconds: float = 6 * 3600.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        directory = Path(state_dir) / "budget"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.key = key
+        self._configured_allowed = requests_per_window
+        self._window_ms = int(window_seconds * 1000)
+        self._margin = safety_margin
+        self._max_jobs = max_jobs_in_flight
+        self._max_wait = max_wait_seconds
+        self._slot_ttl = slot_ttl_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._state = _SharedState(directory / f"{key}-state.sqlite")
+        self._limit = effective_limit(self.allowed, safety_margin)
+        self._requests = SQLiteBucket.init_from_file(
+            [Rate(self._limit, self._window_ms)],
+            table="requests",
+            db_path=str(directory / f"{key}-requests.sqlite"),
+            use_file_lock=True,
+        )
+        self._submissions = SQLiteBucket.init_from_file(
+            [Rate(max(1, submissions_per_window), int(submission_window_seconds * 1000))],
+            table="submissions",
+            db_path=str(directory / f"{key}-submissions.sqlite"),
+            use_file_lock=True,
+        )
+        self._puts_since_leak = 0
+
+    # --- what the server told us ---------------------------------------------------------------------------
+    @property
+    def allowed(self) -> int:
+        """The server allowance per window as last reported by any process (configured limit until then)."""
+        stored = self._state.get("allowed")
+        return int(stored) if stored else self._configured_allowed
+
+    @property
+    def limit(self) -> int:
+        """Requests per window this budget lets through (the allowance minus the safety share)."""
+        return self._limit
+
+    @property
+    def paused_until(self) -> float:
+        return self._state.get("paused_until") or 0.0
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn from ``inin-ratelimit-*`` headers of any response."""
+        info = RateLimitHeaders.from_headers(headers)
+        if info.allowed is not None and info.allowed != self.allowed:
+            self._state.set("allowed", info.allowed)
+        if info.count is not None and info.reset_seconds is not None and info.reset_seconds > 0:
+            allowed = info.allowed or self.allowed
+            # Our own log never lets more than our share through in any window, so a server count above it
+            # means another client uses the same token: nobody sends again until the server's window resets.
+            if info.count > effective_limit(allowed, self._margin):
+                self.pause(info.reset_seconds)
+
+    def pause(self, seconds: float) -> float:
+        """Pause every process sharing this budget for ``seconds`` from now; returns the pause end."""
+        return self._state.raise_to("paused_until", self._clock() + seconds)
+
+    # --- waiting for permission ---
+    def acquire_request(self) -> float:
+        """Block until one request may be sent; returns the seconds waited."""
+        return self._acquire(self._requests, "request")
+
+    def acquire_submission(self) -> float:
+        """Block until a job submission may be sent (on top of the request budget); returns seconds waited."""
+        waited = self._acquire(self._submissions, "submission")
+        return waited + self.acquire_request()
+
+    def _sync_rate(self) -> None:
+        limit = effective_limit(self.allowed, self._margin)
+        if limit != self._limit:
+            self._limit = limit
+            self._requests.rates = [Rate(limit, self._window_ms)]
+
+    def _acquire(self, bucket: SQLiteBucket, name: str) -> float:
+        started = self._clock()
+        waited = 0.0
+        while True:
+            if waited > self._max_wait:
+                raise BudgetWaitTimeout(f"waited {waited:.0f} s for the shared {name} budget")
+            pause_left = self.paused_until - self._clock()
+            if pause_left > 0:
+                self._sleep(pause_left)
+                waited = self._clock() - started
+                continue
+            self._sync_rate()
+            item = RateItem(name, bucket.now())
+            if bucket.put(item):
+                self._maybe_leak(bucket)
+                return waited
+            wait_ms = bucket.waiting(item)
+            # waiting() is computed from our own clock; a few ms extra keeps us off the window's edge.
+            self._sleep(max(wait_ms, 0) / 1000 + 0.01)
+            waited = self._clock() - started
+
+    def _maybe_leak(self, bucket: SQLiteBucket) -> None:
+        # The log keeps one row per request; trim rows older than the window now and then.
+        self._puts_since_leak += 1
+        if self._puts_since_leak >= 100:
+            self._puts_since_leak = 0
+            bucket.leak(bucket.now())
+
+    # --- jobs in flight ---
+    def acquire_job_slot(self, slot: str, poll_seconds: float = 1.0) -> float:
+        """Take a job slot (idempotent per ``slot``); blocks while ``max_jobs_in_flight`` are taken."""
+        started = self._clock()
+        while True:
+            now = self._clock()
+            with self._state.transaction() as conn:
+                conn.execute("DELETE FROM job_slots WHERE acquired_at < ?", (now - self._slot_ttl,))
+                if conn.execute("SELECT 1 FROM job_slots WHERE slot = ?", (slot,)).fetchone():
+                    return now - started
+                (taken,) = conn.execute("SELECT COUNT(*) FROM job_slots").fetchone()
+                if taken < self._max_jobs:
+                    conn.execute("INSERT INTO job_slots (slot, acquired_at) VALUES (?, ?)", (slot, now))
+                    return now - started
+            if now - started > self._max_wait:
+                raise BudgetWaitTimeout(
+                    f"all {self._max_jobs} job slots stayed taken for {now - started:.0f} s"
+                )
+            self._sleep(poll_seconds)
+
+    def release_job_slot(self, slot: str) -> None:
+        with self._state.transaction() as conn:
+            conn.execute("DELETE FROM job_slots WHERE slot = ?", (slot,))
+
+    def jobs_in_flight(self) -> int:
+        (taken,) = self._state._conn.execute("SELECT COUNT(*) FROM job_slots").fetchone()
+        return int(taken)
+
+    def close(self) -> None:
+        self._requests.close()
+        self._submissions.close()
+        self._state.close()

@@ -1,0 +1,217 @@
+"""GenesysClient: the public face. Small on purpose: budget, tokens, retries, jobs live elsewhere."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from wfm_pipeline import wire
+from wfm_pipeline.genesys.auth import TokenCache
+from wfm_pipeline.genesys.budget import SharedBudget, budget_key
+from wfm_pipeline.genesys.files import ExportedFile
+from wfm_pipeline.genesys.jobs import ExportJobs
+from wfm_pipeline.genesys.metrics import RequestMetrics
+from wfm_pipeline.genesys.models import (
+    AdherenceExportRequest,
+    ExportJob,
+    ExportResult,
+    LeftOut,
+    ManagementUnit,
+    UserDetailsExportRequest,
+)
+from wfm_pipeline.genesys.registry import JobRegistry
+from wfm_pipeline.genesys.settings import ClientSettings
+from wfm_pipeline.genesys.transport import Transport
+from wfm_pipeline.genesys.windows import (
+    clamp_to_availability,
+    format_utc,
+    parse_utc,
+    plan_adherence_jobs,
+    split_interval,
+    user_details_body,
+)
+
+
+class GenesysClient:
+    def __init__(
+        self,
+        settings: ClientSettings | None = None,
+        state_dir: Path | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        event_hooks: dict[str, list[Callable[..., Any]]] | None = None,
+    ) -> None:
+        """``transport``/``sleep`` are for tests; ``event_hooks`` are httpx's (request/response observers)."""
+        self.settings = settings or ClientSettings.from_env()
+        self.state_dir = Path(state_dir) if state_dir else Path(tempfile.gettempdir()) / "wfm-genesys-state"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        s = self.settings
+        self.metrics = RequestMetrics()
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(s.read_timeout_seconds, connect=s.connect_timeout_seconds),
+            follow_redirects=True,
+            event_hooks=event_hooks,
+        )
+        self.budget = SharedBudget(
+            self.state_dir,
+            budget_key(s.client_id, s.api_host),
+            requests_per_window=s.requests_per_window,
+            window_seconds=s.window_seconds,
+            safety_margin=s.safety_margin,
+            submissions_per_window=s.submissions_per_window,
+            submission_window_seconds=s.submission_window_seconds,
+            max_jobs_in_flight=s.max_jobs_in_flight,
+        )
+        extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
+        self._transport = Transport(
+            s,
+            self._http,
+            self.budget,
+            lambda mint: TokenCache(self.state_dir, s.client_id, s.api_host, mint),
+            self.metrics,
+            **extra,
+        )
+        self._registry = JobRegistry(self.state_dir)
+        self._jobs = ExportJobs(self._transport, self._registry, self.state_dir, **extra)
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._http.close()
+        self.budget.close()
+        self._registry.close()
+
+    def __enter__(self) -> GenesysClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def tokens(self) -> TokenCache:
+        return self._transport.tokens
+
+    # --- discovery ------------------------------------------------------------------------------------------
+    def management_units(self) -> list[ManagementUnit]:
+        entities = self._transport.request("GET", wire.MANAGEMENT_UNITS_PATH).json().get("entities") or []
+        units = []
+        for entity in entities:
+            time_zone = entity.get("timeZone")
+            if not time_zone:  # some listings omit it; the unit itself always has it
+                detail = self._transport.request("GET", f"{wire.MANAGEMENT_UNITS_PATH}/{entity['id']}").json()
+                time_zone = detail.get("timeZone") or "UTC"
+            units.append(
+                ManagementUnit(
+                    id=entity["id"],
+                    name=entity.get("name", ""),
+                    business_unit_id=(entity.get("businessUnit") or {}).get("id"),
+                    time_zone=time_zone,
+                )
+            )
+        return units
+
+    def management_unit_user_ids(self, management_unit_id: str) -> list[str]:
+        path = wire.MANAGEMENT_UNIT_USERS_PATH.format(management_unit_id=management_unit_id)
+        entities = self._transport.request("GET", path).json().get("entities") or []
+        return [entity["id"] for entity in entities]
+
+    def data_availability_date(self) -> datetime:
+        payload = self._transport.request("GET", wire.USER_DETAILS_AVAILABILITY_PATH).json()
+        return parse_utc(payload["dataAvailabilityDate"])
+
+    # --- export jobs ---
+    def start_adherence_exports(self, request: AdherenceExportRequest) -> list[ExportJob]:
+        """One bulk job per (window <= 7/31 days, time zone); resumes persisted jobs for the same body."""
+        return [self._jobs.start("adherence", plan.body) for plan in plan_adherence_jobs(request)]
+
+    def start_user_details_exports(self, request: UserDetailsExportRequest) -> list[ExportJob]:
+        """Jobs for [start, end) clamped to dataAvailabilityDate; the last job carries what was left out.
+        Returns [] when the whole interval lies after dataAvailabilityDate."""
+        kept, left_out = clamp_to_availability(request.start, request.end, self.data_availability_date())
+        if kept is None:
+            return []
+        windows = split_interval(kept[0], kept[1], self.settings.user_details_max_window)
+        jobs = []
+        for position, (start, end) in enumerate(windows):
+            body = user_details_body(start, end, request.user_ids)
+            jobs.append(
+                self._jobs.start("user_details", body, left_out if position == len(windows) - 1 else None)
+            )
+        return jobs
+
+    def wait_for(self, job: ExportJob) -> ExportJob:
+        return self._jobs.wait_for(job)
+
+    def download(self, job: ExportJob, dest_dir: Path) -> list[ExportedFile]:
+        return self._jobs.download(job, Path(dest_dir))
+
+    def run_export(
+        self, request: AdherenceExportRequest | UserDetailsExportRequest, dest_dir: Path
+    ) -> ExportResult:
+        """Start, wait and download every job of ``request``, at most ``max_jobs_in_flight`` at a time."""
+        before = self.metrics.snapshot()
+        left_out: list[LeftOut] = []
+        bodies: list[tuple[str, dict[str, Any], LeftOut | None]]
+        if isinstance(request, AdherenceExportRequest):
+            bodies = [("adherence", plan.body, None) for plan in plan_adherence_jobs(request)]
+        else:
+            kept, cut = clamp_to_availability(request.start, request.end, self.data_availability_date())
+            if cut is not None:
+                left_out.append(cut)
+            windows = split_interval(*kept, self.settings.user_details_max_window) if kept else []
+            bodies = [("user_details", user_details_body(s, e, request.user_ids), None) for s, e in windows]
+        jobs: list[ExportJob] = []
+        files: list[ExportedFile] = []
+        batch = max(1, self.settings.max_jobs_in_flight)
+        for first in range(0, len(bodies), batch):
+            started = [self._jobs.start(kind, body, cut) for kind, body, cut in bodies[first : first + batch]]  # type: ignore[arg-type]
+            for job in started:
+                finished = self.wait_for(job)
+                files.extend(self.download(finished, dest_dir))
+                jobs.append(finished)
+        return ExportResult(jobs=jobs, files=files, metrics=self.metrics.since(before), left_out=left_out)
+
+    # --- aggregates ---
+    def user_aggregates(
+        self,
+        user_ids: Sequence[str],
+        start: datetime,
+        end: datetime,
+        granularity: str = "PT30M",
+        time_zone: str = "UTC",
+        metrics: Sequence[str] = wire.USER_AGGREGATE_METRICS,
+    ) -> dict[str, Any]:
+        """Raw UserAggregateQueryResponse; more than 100 users are split into several queries and merged."""
+        merged: dict[str, Any] = {"systemToOrganizationMappings": {}, "results": []}
+        ids = list(dict.fromkeys(user_ids))
+        size = wire.AGGREGATES_MAX_USER_PREDICATES
+        for first in range(0, len(ids), size):
+            body = {
+                "interval": f"{format_utc(start)}/{format_utc(end)}",
+                "granularity": granularity,
+                "timeZone": time_zone,
+                "groupBy": ["userId"],
+                "metrics": list(metrics),
+                "filter": {
+                    "type": "or",
+                    "predicates": [
+                        {"type": "dimension", "dimension": "userId", "operator": "matches", "value": user_id}
+                        for user_id in ids[first : first + size]
+                    ],
+                },
+            }
+            payload = self._transport.request("POST", wire.USER_AGGREGATES_QUERY_PATH, json=body).json()
+            for presence, org_ids in (payload.get("systemToOrganizationMappings") or {}).items():
+                known = merged["systemToOrganizationMappings"].setdefault(presence, [])
+                known.extend(i for i in org_ids if i not in known)
+            merged["results"].extend(payload.get("results") or [])
+        return merged

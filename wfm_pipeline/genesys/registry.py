@@ -1,0 +1,77 @@
+"""Persisted job registry: a submitted job's identity survives the process.
+
+The row is written right after the 202, keyed by a hash of (kind, request body, client id, host), so a
+restarted process finds the job it (or a killed sibling) submitted and resumes it instead of submitting again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def job_key(kind: str, body: dict[str, Any], client_id: str, host: str) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{kind}\0{canonical}\0{client_id}\0{host}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class RegisteredJob:
+    key: str
+    kind: str
+    job_id: str
+    body: dict[str, Any]
+    submitted_at: float
+    status: str
+    finished: bool
+
+
+class JobRegistry:
+    def __init__(self, state_dir: Path, clock: Callable[[], float] = time.time) -> None:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._conn = sqlite3.connect(
+            Path(state_dir) / "jobs.sqlite", timeout=60.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(
+            """CREATE TABLE IF NOT EXISTS jobs (
+                key TEXT PRIMARY KEY, kind TEXT NOT NULL, job_id TEXT NOT NULL, body TEXT NOT NULL,
+                submitted_at REAL NOT NULL, status TEXT NOT NULL, finished INTEGER NOT NULL DEFAULT 0,
+                updated_at REAL NOT NULL)"""
+        )
+
+    def get(self, key: str) -> RegisteredJob | None:
+        row = self._conn.execute(
+            "SELECT key, kind, job_id, body, submitted_at, status, finished FROM jobs WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return RegisteredJob(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], bool(row[6]))
+
+    def record_submission(self, key: str, kind: str, job_id: str, body: dict[str, Any], status: str) -> float:
+        now = self._clock()
+        self._conn.execute(
+            """INSERT INTO jobs (key, kind, job_id, body, submitted_at, status, finished, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, 0, ?)
+               ON CONFLICT(key) DO UPDATE SET job_id = excluded.job_id, body = excluded.body,
+                 submitted_at = excluded.submitted_at, status = excluded.status, finished = 0,
+                 updated_at = excluded.updated_at""",
+            (key, kind, job_id, json.dumps(body, sort_keys=True), now, status, now),
+        )
+        return now
+
+    def update_status(self, key: str, status: str, finished: bool = False) -> None:
+        self._conn.execute(
+            "UPDATE jobs SET status = ?, finished = ?, updated_at = ? WHERE key = ?",
+            (status, int(finished), self._clock(), key),
+        )
+
+    def close(self) -> None:
+        self._conn.close()

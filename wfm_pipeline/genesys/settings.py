@@ -1,0 +1,132 @@
+"""Client settings: where to connect, with which credentials; the knobs of the budget, retries and jobs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from wfm_pipeline import wire
+from wfm_pipeline.genesys.errors import ConfigurationError
+from wfm_pipeline.genesys.regions import UnknownRegionError, resolve_region
+
+ENV_CLIENT_ID = "GENESYSCLOUD_OAUTHCLIENT_ID"
+ENV_CLIENT_SECRET = "GENESYSCLOUD_OAUTHCLIENT_SECRET"
+ENV_REGION = "GENESYSCLOUD_REGION"
+ENV_SANDBOX_URL = "WFM_SANDBOX_URL"
+DEFAULT_SANDBOX_URL = f"http://{wire.SANDBOX_DEFAULT_HOST}:{wire.SANDBOX_DEFAULT_PORT}"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    client_id: str
+    client_secret: str
+    api_base_url: str
+    # OAuth host. The SDK derives it by replacing "//api." with "//login."; without "api." it is the API host.
+    login_base_url: str = ""
+    # Where the credentials came from, so an authentication error can name what to fix.
+    client_id_source: str = "ClientSettings.client_id"
+    client_secret_source: str = "ClientSettings.client_secret"
+
+    # --- request budget (shared by every process using this client id + host) ---
+    requests_per_window: int = 300  # documented default: 300 requests per token per minute
+    window_seconds: float = 60.0
+    # Fraction of the server's allowance we use; the rest absorbs latency jitter and in-flight requests.
+    safety_margin: float = 0.95
+    # Job submissions (a secondary throttle Genesys has but does not publish): per window, shared.
+    submissions_per_window: int = 30
+    submission_window_seconds: float = 60.0
+    max_jobs_in_flight: int = 8
+
+    # --- retries ---
+    max_attempts: int = 6
+    max_retry_seconds: float = 300.0
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 60.0
+    retry_after_cap_seconds: float = 600.0
+
+    # --- HTTP ---
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 60.0
+
+    # --- jobs ---
+    poll_initial_seconds: float = 1.0
+    poll_factor: float = 1.5
+    poll_cap_seconds: float = 30.0
+    job_timeout_seconds: float = 3600.0
+    max_resubmissions: int = 2
+    user_details_max_window: timedelta = timedelta(days=7)
+    user_details_page_size: int = 100
+    # Registered jobs older than this are not resumed (Genesys retains job results for about a day).
+    job_resume_max_age: timedelta = timedelta(hours=20)
+
+    def __post_init__(self) -> None:
+        if not self.login_base_url:
+            object.__setattr__(self, "login_base_url", login_url_for(self.api_base_url))
+        object.__setattr__(self, "api_base_url", self.api_base_url.rstrip("/"))
+        object.__setattr__(self, "login_base_url", self.login_base_url.rstrip("/"))
+        if not 0 < self.safety_margin <= 1:
+            raise ConfigurationError("safety_margin must be in (0, 1]")
+        if self.requests_per_window < 1 or self.window_seconds <= 0:
+            raise ConfigurationError("requests_per_window and window_seconds must be positive")
+
+    @property
+    def api_host(self) -> str:
+        return urlsplit(self.api_base_url).netloc
+
+    def with_overrides(self, **changes: object) -> ClientSettings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_region(cls, region: str, client_id: str, client_secret: str, **options: object) -> ClientSettings:
+        try:
+            resolved = resolve_region(region)
+        except UnknownRegionError as exc:
+            raise ConfigurationError(str(exc)) from exc
+        return cls(
+            client_id=client_id,
+            client_secret=client_secret,
+            api_base_url=resolved.api_base_url,
+            login_base_url=resolved.login_base_url,
+            **options,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def for_sandbox(cls, base_url: str = DEFAULT_SANDBOX_URL, **options: object) -> ClientSettings:
+        return cls(
+            client_id=wire.SANDBOX_CLIENT_ID,
+            client_secret=wire.SANDBOX_CLIENT_SECRET,
+            api_base_url=base_url,
+            client_id_source="the sandbox default credentials",
+            client_secret_source="the sandbox default credentials",
+            **options,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> ClientSettings:
+        """GENESYSCLOUD_OAUTHCLIENT_ID/_SECRET/REGION; none of the two credentials set -> the sandbox."""
+        env = os.environ if environ is None else environ
+        client_id = env.get(ENV_CLIENT_ID, "").strip()
+        client_secret = env.get(ENV_CLIENT_SECRET, "").strip()
+        if not client_id and not client_secret:
+            return cls.for_sandbox(env.get(ENV_SANDBOX_URL, "").strip() or DEFAULT_SANDBOX_URL, **options)
+        if not client_id or not client_secret:
+            missing = ENV_CLIENT_ID if not client_id else ENV_CLIENT_SECRET
+            present = ENV_CLIENT_SECRET if not client_id else ENV_CLIENT_ID
+            raise ConfigurationError(f"{present} is set but {missing} is not; set both or neither (sandbox).")
+        region = env.get(ENV_REGION, "").strip() or "us_east_1"
+        settings = cls.for_region(region, client_id, client_secret, **options)
+        return replace(
+            settings,
+            client_id_source=f"environment variable {ENV_CLIENT_ID}",
+            client_secret_source=f"environment variable {ENV_CLIENT_SECRET}",
+        )
+
+
+def login_url_for(api_base_url: str) -> str:
+    """The SDK rule: replace ``//api.`` by ``//login.``; hosts without it serve OAuth themselves."""
+    if "//api." in api_base_url:
+        return api_base_url.replace("//api.", "//login.", 1)
+    return api_base_url

@@ -1,0 +1,273 @@
+"""Asynchronous jobs: bulk historical adherence and analytics user-details.
+
+A job's state is a pure function of the clock (submitted_at, ready_at, expires_at), so nothing runs in
+the background and an injected clock drives progression in tests. Job ids come from a generator seeded
+by the sandbox seed, so two servers with the same seed answer the same request sequence byte for byte.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from wfm_pipeline import wire
+from wfm_pipeline.sandbox.errors import format_ts
+
+UserDetailsOrder = Literal["asc", "desc", "unordered"]
+
+
+@dataclass(frozen=True)
+class AdherenceItem:
+    management_unit_id: str
+    start: datetime
+    end: datetime
+    user_ids: tuple[str, ...]  # resolved: MU members, limited to userIds when given
+    include_exceptions: bool
+    include_actuals: bool
+
+
+@dataclass
+class AdherenceJob:
+    id: str
+    client_id: str
+    time_zone: str
+    items: tuple[AdherenceItem, ...]
+    submitted_at: datetime
+    ready_at: datetime
+    gone_at: datetime  # after this the job reads as 404 (retention)
+    download_ttl_seconds: float
+    fails: bool = False
+    downloads_expire_early: bool = False
+
+    def status(self, now: datetime) -> str:
+        if now < self.ready_at:
+            return "Processing"
+        return "Error" if self.fails else "Complete"
+
+    def download_expiry(self, now: datetime) -> datetime:
+        if self.downloads_expire_early:
+            return self.ready_at
+        return now + timedelta(seconds=self.download_ttl_seconds)
+
+
+@dataclass
+class UserDetailsJob:
+    id: str
+    client_id: str
+    start: datetime
+    end: datetime
+    user_ids: tuple[str, ...]
+    presence_filters: tuple[dict[str, Any], ...]
+    routing_status_filters: tuple[dict[str, Any], ...]
+    order: UserDetailsOrder
+    submitted_at: datetime
+    pending_at: datetime
+    ready_at: datetime
+    expires_at: datetime
+    availability: datetime  # dataAvailabilityDate when the job ran: later data is absent
+    fails: bool = False
+
+    def state(self, now: datetime) -> str:
+        if now < self.pending_at:
+            return "QUEUED"
+        if now < self.ready_at:
+            return "PENDING"
+        if self.fails:
+            return "FAILED"
+        if now >= self.expires_at:
+            return "EXPIRED"
+        return "FULFILLED"
+
+    def days(self) -> list[datetime]:
+        """UTC midnights of the days the interval touches: the user-day documents' days."""
+        first = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        days, day = [], first
+        while day < self.end:
+            days.append(day)
+            day += timedelta(days=1)
+        return days
+
+
+Job = AdherenceJob | UserDetailsJob
+
+
+class JobRegistry:
+    """All jobs of the org, their visibility per OAuth client, and the concurrent-job count."""
+
+    def __init__(self, seed: int) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._ids = random.Random(f"{seed}:job-ids")
+
+    def new_id(self) -> str:
+        with self._lock:
+            return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+
+    def get(self, job_id: str, client_id: str, kind: type[Job], now: datetime) -> Job | None:
+        """The job if it exists, is of ``kind``, belongs to ``client_id`` and is retained; else None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None or not isinstance(job, kind) or job.client_id != client_id:
+            return None
+        if isinstance(job, AdherenceJob) and now >= job.gone_at:
+            return None
+        return job
+
+    def find(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def running(self, now: datetime) -> int:
+        """Queued or running jobs (not yet at ready_at); also drops long-gone jobs."""
+        with self._lock:
+            stale = [
+                job_id
+                for job_id, job in self._jobs.items()
+                if (isinstance(job, AdherenceJob) and now >= job.gone_at + timedelta(days=1))
+                or (isinstance(job, UserDetailsJob) and now >= job.expires_at + timedelta(days=1))
+            ]
+            for job_id in stale:
+                del self._jobs[job_id]
+            return sum(1 for job in self._jobs.values() if now < job.ready_at)
+
+
+def latency_seconds(base: float, per_agent_day: float, agents: int, days: float) -> float:
+    """Job latency grows with request size (agents x days)."""
+    return base + per_agent_day * max(agents, 1) * max(days, 1.0)
+
+
+def adherence_response(job: AdherenceJob, now: datetime, download_urls: list[str] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job": {
+            "id": job.id,
+            "status": job.status(now),
+            "selfUri": wire.ADHERENCE_BULK_JOB_PATH.format(job_id=job.id),
+        }
+    }
+    if download_urls is not None:
+        body["downloadUrls"] = download_urls
+    return body
+
+
+def filter_matches(spec: dict[str, Any], values: dict[str, str]) -> bool:
+    """Evaluate an analytics filter ``{type: and|or, predicates, clauses}`` against dimension values."""
+    results = [predicate_matches(p, values) for p in spec.get("predicates") or []]
+    results += [filter_matches(c, values) for c in spec.get("clauses") or []]
+    if not results:
+        return True
+    return all(results) if spec.get("type") == "and" else any(results)
+
+
+def predicate_matches(predicate: dict[str, Any], values: dict[str, str]) -> bool:
+    dimension = predicate.get("dimension")
+    if dimension not in values:
+        return True  # a predicate on another record kind's dimension does not restrict this one
+    operator = predicate.get("operator", "matches")
+    if operator == "exists":
+        return values[dimension] is not None
+    if operator == "notExists":
+        return values[dimension] is None
+    return values[dimension] == predicate.get("value")
+
+
+# --- user-details result pages ---------------------------------------------------------------------
+
+
+def user_details_document_count(job: UserDetailsJob) -> int:
+    return len(job.days()) * len(job.user_ids)
+
+
+def user_details_page(org: Any, job: UserDetailsJob, offset: int, page_size: int) -> list[dict[str, Any]]:
+    """The user-day documents [offset, offset + page_size) of a job, with redundant copies removed.
+
+    As in Genesys' datalake, a status is stored once per UTC day it touches and a job iterates
+    (day, user) documents. Within one job the copy in the earliest document the job reads is kept
+    (the day the status starts, or the job's first day), the others are filtered out; a document left
+    empty disappears, so pages can be shorter than ``page_size``. Records are not clipped. Data
+    starting at or after the job's dataAvailabilityDate is absent.
+    """
+    days = job.days()
+    users = job.user_ids
+    total = len(days) * len(users)
+    indices = range(offset, min(offset + page_size, total))
+    if job.order == "desc":
+        indices = range(total - 1 - offset, max(total - 1 - offset - page_size, -1), -1)
+    first_day = days[0] if days else job.start
+    documents: list[dict[str, Any]] = []
+    for index in indices:
+        day, user_id = days[index // len(users)], users[index % len(users)]
+        window_start = max(day, job.start)
+        window_end = min(day + timedelta(days=1), job.end, job.availability)
+        if window_end <= window_start:
+            continue
+
+        def kept(start: datetime, day: datetime = day) -> bool:
+            return start < job.availability and (start >= day or day == first_day)
+
+        presence = [
+            {
+                "startTime": format_ts(span.start),
+                "endTime": format_ts(span.end),
+                "systemPresence": span.system_presence,
+                "organizationPresenceId": span.organization_presence_id,
+            }
+            for span in org.presence(user_id, window_start, window_end)
+            if kept(span.start)
+            and all(
+                filter_matches(f, {"systemPresence": span.system_presence,
+                                   "organizationPresenceId": span.organization_presence_id})
+                for f in job.presence_filters
+            )
+        ]  # fmt: skip
+        routing = [
+            {
+                "startTime": format_ts(span.start),
+                "endTime": format_ts(span.end),
+                "routingStatus": span.routing_status,
+            }
+            for span in org.routing(user_id, window_start, window_end)
+            if kept(span.start)
+            and all(
+                filter_matches(f, {"routingStatus": span.routing_status}) for f in job.routing_status_filters
+            )
+        ]
+        if job.order == "desc":
+            presence.reverse()
+            routing.reverse()
+        if not presence and not routing:
+            continue
+        document: dict[str, Any] = {"userId": user_id}
+        if presence:
+            document["primaryPresence"] = presence
+        if routing:
+            document["routingStatus"] = routing
+        documents.append(document)
+    return documents
+
+
+def adherence_document(org: Any, job: AdherenceJob, item: AdherenceItem) -> dict[str, Any]:
+    """One download file: ``WfmHistoricalAdherenceBulkResult`` for one item of the job."""
+    return {
+        "startDate": format_ts(item.start),
+        "endDate": format_ts(item.end),
+        "managementUnitId": item.management_unit_id,
+        "userResults": [
+            org.adherence_user_result(
+                user_id, item.start, item.end, job.time_zone, item.include_exceptions, item.include_actuals
+            )
+            for user_id in item.user_ids
+        ],
+        "lookupIdToSecondaryPresenceId": org.secondary_presence_lookup(),
+    }

@@ -1,0 +1,203 @@
+"""Bulk historical adherence files (``WfmHistoricalAdherenceBulkResult`` as served) -> clean frames.
+
+Offsets in a file are seconds from the file's ``startDate``; days are cut on the query's time zone, which
+is the management unit's (the client submits one bulk job per window and time zone). A day metric's local
+date is the local date of ``startDate + dayStartOffsetSeconds``; an exception belongs to the local day it
+starts in (that is how ``exceptionCount`` counts it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from wfm_pipeline.transforms.days import (
+    UTC_TIMESTAMP,
+    ManagementUnitInfo,
+    RawRecordError,
+    local_date_of,
+    parse_utc,
+)
+
+ADHERENCE_DAILY_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "management_unit_id": pl.String(),
+    "local_date": pl.Date(),
+    "day_start": UTC_TIMESTAMP,
+    "adherence_percentage": pl.Float64(),
+    "conformance_percentage": pl.Float64(),
+    "adherence_schedule_seconds": pl.Int64(),
+    "conformance_schedule_seconds": pl.Int64(),
+    "conformance_actual_seconds": pl.Int64(),
+    "exception_count": pl.Int64(),
+    "exception_duration_seconds": pl.Int64(),
+    "impact_seconds": pl.Int64(),
+    "schedule_length_seconds": pl.Int64(),
+    "actual_length_seconds": pl.Int64(),
+}
+
+ADHERENCE_EXCEPTIONS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "management_unit_id": pl.String(),
+    "local_date": pl.Date(),
+    "start_time": UTC_TIMESTAMP,
+    "end_time": UTC_TIMESTAMP,
+    "duration_seconds": pl.Int64(),
+    "scheduled_activity_category": pl.String(),
+    "scheduled_activity_code_id": pl.String(),
+    "actual_activity_category": pl.String(),
+    "actual_activity_code_id": pl.String(),
+    "system_presence": pl.String(),
+    "routing_status": pl.String(),
+    "impact": pl.String(),
+    "secondary_presence_id": pl.String(),
+}
+
+# wire field -> column, for the integer day metrics (percentages handled separately)
+_DAY_SECONDS_FIELDS = {
+    "adherenceScheduleSeconds": "adherence_schedule_seconds",
+    "conformanceScheduleSeconds": "conformance_schedule_seconds",
+    "conformanceActualSeconds": "conformance_actual_seconds",
+    "exceptionCount": "exception_count",
+    "exceptionDurationSeconds": "exception_duration_seconds",
+    "impactSeconds": "impact_seconds",
+    "scheduleLengthSeconds": "schedule_length_seconds",
+    "actualLengthSeconds": "actual_length_seconds",
+}
+
+
+def _require(record: Mapping[str, Any], field: str, where: str) -> Any:
+    if not isinstance(record, Mapping) or field not in record or record[field] is None:
+        raise RawRecordError(f"{where}: missing required field {field!r}")
+    return record[field]
+
+
+def _int(record: Mapping[str, Any], field: str, where: str) -> int:
+    value = _require(record, field, where)
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise RawRecordError(f"{where}: {field} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _float(record: Mapping[str, Any], field: str, where: str) -> float:
+    value = _require(record, field, where)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RawRecordError(f"{where}: {field} must be a number, got {value!r}")
+    return float(value)
+
+
+def _file_header(
+    document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo]
+) -> tuple[str, str, datetime]:
+    if not isinstance(document, Mapping):
+        raise RawRecordError("adherence file: expected a JSON object")
+    mu_id = str(_require(document, "managementUnitId", "adherence file"))
+    if mu_id not in units:
+        raise RawRecordError(f"adherence file: management unit {mu_id!r} is not in the organization snapshot")
+    start = parse_utc(_require(document, "startDate", "adherence file"), "startDate")
+    user_results = _require(document, "userResults", "adherence file")
+    if not isinstance(user_results, list):
+        raise RawRecordError("adherence file: userResults must be a list")
+    return mu_id, units[mu_id].time_zone, start
+
+
+def adherence_daily_rows(
+    document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], first: date, last: date
+) -> pl.DataFrame:
+    """One row per user per local day in [first, last] (``dayMetrics`` outside the range are dropped)."""
+    mu_id, time_zone, start = _file_header(document, units)
+    rows = []
+    for index, user in enumerate(document["userResults"]):
+        where = f"userResults[{index}]"
+        user_id = str(_require(user, "userId", where))
+        for day_index, metrics in enumerate(user.get("dayMetrics") or []):
+            day_where = f"{where}.dayMetrics[{day_index}]"
+            day_start = start + timedelta(seconds=_int(metrics, "dayStartOffsetSeconds", day_where))
+            local_date = local_date_of(day_start, time_zone)
+            if not first <= local_date <= last:
+                continue
+            row: dict[str, Any] = {
+                "user_id": user_id,
+                "management_unit_id": mu_id,
+                "local_date": local_date,
+                "day_start": day_start,
+                "adherence_percentage": _float(metrics, "adherencePercentage", day_where),
+                "conformance_percentage": _float(metrics, "conformancePercentage", day_where),
+            }
+            for field, column in _DAY_SECONDS_FIELDS.items():
+                row[column] = _int(metrics, field, day_where)
+            rows.append(row)
+    return pl.DataFrame(rows, schema=ADHERENCE_DAILY_SCHEMA)
+
+
+def adherence_exception_rows(
+    document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], first: date, last: date
+) -> pl.DataFrame:
+    """One row per exception interval starting on a local day in [first, last]."""
+    mu_id, time_zone, start = _file_header(document, units)
+    lookup = document.get("lookupIdToSecondaryPresenceId") or {}
+    rows = []
+    for index, user in enumerate(document["userResults"]):
+        where = f"userResults[{index}]"
+        user_id = str(_require(user, "userId", where))
+        for exc_index, info in enumerate(user.get("exceptionInfo") or []):
+            exc_where = f"{where}.exceptionInfo[{exc_index}]"
+            begin = _int(info, "startOffsetSeconds", exc_where)
+            end = _int(info, "endOffsetSeconds", exc_where)
+            if end < begin:
+                raise RawRecordError(f"{exc_where}: endOffsetSeconds {end} < startOffsetSeconds {begin}")
+            start_time = start + timedelta(seconds=begin)
+            local_date = local_date_of(start_time, time_zone)
+            if not first <= local_date <= last:
+                continue
+            lookup_id = info.get("secondaryPresenceLookupId")
+            rows.append(
+                {
+                    "user_id": user_id,
+                    "management_unit_id": mu_id,
+                    "local_date": local_date,
+                    "start_time": start_time,
+                    "end_time": start + timedelta(seconds=end),
+                    "duration_seconds": end - begin,
+                    "scheduled_activity_category": info.get("scheduledActivityCategory"),
+                    "scheduled_activity_code_id": info.get("scheduledActivityCodeId"),
+                    "actual_activity_category": info.get("actualActivityCategory"),
+                    "actual_activity_code_id": info.get("actualActivityCodeId"),
+                    "system_presence": info.get("systemPresence"),
+                    "routing_status": info.get("routingStatus"),
+                    "impact": info.get("impact"),
+                    "secondary_presence_id": lookup.get(lookup_id) if lookup_id is not None else None,
+                }
+            )
+    return pl.DataFrame(rows, schema=ADHERENCE_EXCEPTIONS_SCHEMA)
+
+
+def adherence_frames(
+    documents: Iterable[Mapping[str, Any]], units: Iterable[ManagementUnitInfo], first: date, last: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(adherence_daily, adherence_exceptions) for local days [first, last] from several files.
+
+    Windows of different jobs never overlap for the same unit and day, but a file set can be assembled
+    from manifests of several runs; an exact duplicate (same user, unit, day) keeps one row.
+    """
+    by_id = {unit.id: unit for unit in units}
+    docs = list(documents)
+    daily = pl.concat(
+        [adherence_daily_rows(doc, by_id, first, last) for doc in docs]
+        or [pl.DataFrame(schema=ADHERENCE_DAILY_SCHEMA)]
+    )
+    exceptions = pl.concat(
+        [adherence_exception_rows(doc, by_id, first, last) for doc in docs]
+        or [pl.DataFrame(schema=ADHERENCE_EXCEPTIONS_SCHEMA)]
+    )
+    daily = daily.unique(["user_id", "management_unit_id", "local_date"], keep="last", maintain_order=True)
+    exceptions = exceptions.unique(
+        ["user_id", "management_unit_id", "start_time", "end_time"], keep="last", maintain_order=True
+    )
+    return (
+        daily.sort("management_unit_id", "user_id", "local_date"),
+        exceptions.sort("management_unit_id", "user_id", "start_time"),
+    )

@@ -1,0 +1,122 @@
+"""Window planning: documented maxima, one job per (window, zone), local midnights, clamping."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from wfm_pipeline.genesys import AdherenceExportRequest, ManagementUnit
+from wfm_pipeline.genesys.windows import (
+    clamp_to_availability,
+    format_utc,
+    parse_utc,
+    plan_adherence_jobs,
+    split_days,
+    split_interval,
+    user_details_body,
+)
+
+NY = ManagementUnit("mu-ny", "New York", "bu", "America/New_York")
+NY2 = ManagementUnit("mu-ny2", "New York 2", "bu", "America/New_York")
+LON = ManagementUnit("mu-lon", "London", "bu", "Europe/London")
+
+
+def test_split_days_respects_maximum_and_covers_range() -> None:
+    windows = split_days(date(2024, 3, 1), date(2024, 3, 20), 7)
+    assert windows == [
+        (date(2024, 3, 1), date(2024, 3, 8)),
+        (date(2024, 3, 8), date(2024, 3, 15)),
+        (date(2024, 3, 15), date(2024, 3, 20)),
+    ]
+
+
+def test_split_days_empty_when_end_not_after_start() -> None:
+    assert split_days(date(2024, 3, 1), date(2024, 3, 1), 7) == []
+
+
+@pytest.mark.parametrize(("exceptions", "max_days"), [(True, 7), (False, 31)])
+def test_adherence_windows_use_7_days_with_exceptions_else_31(exceptions: bool, max_days: int) -> None:
+    request = AdherenceExportRequest([LON], date(2024, 1, 1), date(2024, 4, 1), include_exceptions=exceptions)
+    plans = plan_adherence_jobs(request)
+    assert all((p.end_day - p.first_day).days <= max_days for p in plans)
+    assert plans[0].first_day == date(2024, 1, 1)
+    assert plans[-1].end_day == date(2024, 4, 1)
+    assert all(a.end_day == b.first_day for a, b in itertools.pairwise(plans))
+
+
+def test_one_job_per_window_and_time_zone_with_one_item_per_unit() -> None:
+    request = AdherenceExportRequest([NY, LON, NY2], date(2024, 3, 1), date(2024, 3, 3))
+    plans = plan_adherence_jobs(request)
+    assert len(plans) == 2
+    by_zone = {p.time_zone: p for p in plans}
+    assert by_zone["America/New_York"].body["timeZone"] == "America/New_York"
+    assert sorted(i["managementUnitId"] for i in by_zone["America/New_York"].body["items"]) == [
+        "mu-ny",
+        "mu-ny2",
+    ]
+    assert [i["managementUnitId"] for i in by_zone["Europe/London"].body["items"]] == ["mu-lon"]
+    item = by_zone["Europe/London"].body["items"][0]
+    assert item["includeExceptions"] is True and item["includeActuals"] is True
+
+
+def test_item_dates_are_local_midnights_in_utc_across_dst() -> None:
+    # 2024-03-10 is the US spring-forward day: local midnight is 05:00Z before and 04:00Z after it.
+    request = AdherenceExportRequest([NY], date(2024, 3, 9), date(2024, 3, 12))
+    (plan,) = plan_adherence_jobs(request)
+    item = plan.body["items"][0]
+    assert item["startDate"] == "2024-03-09T05:00:00.000Z"
+    assert item["endDate"] == "2024-03-12T04:00:00.000Z"
+    # Independent check: the span equals the local wall-clock days minus the lost hour.
+    local = ZoneInfo("America/New_York")
+    expected = datetime(2024, 3, 12, tzinfo=local) - datetime(2024, 3, 9, tzinfo=local)
+    assert parse_utc(item["endDate"]) - parse_utc(item["startDate"]) == expected - timedelta(hours=1)
+    assert plan.window_start == parse_utc(item["startDate"])
+
+
+def test_format_and_parse_utc_round_trip_offsets() -> None:
+    moment = datetime(2024, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    assert format_utc(moment) == "2024-03-01T08:30:15.123Z"
+    assert parse_utc("2024-03-01T10:30:15+02:00") == datetime(2024, 3, 1, 8, 30, 15, tzinfo=UTC)
+    assert parse_utc("2024-03-01T08:30:15Z") == datetime(2024, 3, 1, 8, 30, 15, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        format_utc(datetime(2024, 3, 1))
+
+
+def test_clamp_keeps_available_part_and_reports_the_rest() -> None:
+    start, end = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC)
+    available = datetime(2024, 3, 2, 6, tzinfo=UTC)
+    kept, left_out = clamp_to_availability(start, end, available)
+    assert kept == (start, available)
+    assert left_out is not None and (left_out.start, left_out.end) == (available, end)
+
+
+def test_clamp_everything_available() -> None:
+    start, end = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC)
+    assert clamp_to_availability(start, end, end + timedelta(days=1)) == ((start, end), None)
+
+
+def test_clamp_nothing_available() -> None:
+    start, end = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC)
+    kept, left_out = clamp_to_availability(start, end, start - timedelta(hours=1))
+    assert kept is None
+    assert left_out is not None and (left_out.start, left_out.end) == (start, end)
+
+
+def test_split_interval_max_length() -> None:
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    windows = split_interval(start, start + timedelta(days=2, hours=3), timedelta(days=1))
+    assert [e - s for s, e in windows] == [timedelta(days=1), timedelta(days=1), timedelta(hours=3)]
+    assert windows[-1][1] == start + timedelta(days=2, hours=3)
+
+
+def test_user_details_body_interval_and_filters() -> None:
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    body = user_details_body(start, start + timedelta(days=1), ["u2", "u1"])
+    assert body["interval"] == "2024-03-01T00:00:00.000Z/2024-03-02T00:00:00.000Z"
+    values = [p["value"] for p in body["userFilters"][0]["predicates"]]
+    assert values == ["u1", "u2"]
+    assert all(p["dimension"] == "userId" for p in body["userFilters"][0]["predicates"])
+    assert "userFilters" not in user_details_body(start, start + timedelta(days=1), None)

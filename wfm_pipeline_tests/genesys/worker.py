@@ -1,0 +1,74 @@
+"""A client process for multi-process tests: ``python -m wfm_pipeline_tests.genesys.worker '<json>'``.
+
+Modes:
+- ``hammer``: for ``seconds``, export one adherence day per loop and read MU user lists in between
+  (request-bound), recording every request send and response (time, status, path) to ``events``.
+- ``export``: start the adherence export for ``days`` of every MU, write the job ids to ``jobs_file``, then
+  wait for and download every job into ``dest`` (killed with -9 by the test at some point).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from wfm_pipeline.genesys import AdherenceExportRequest, ClientSettings, GenesysClient, ManagementUnit
+
+
+def hammer(config: dict[str, Any], settings: ClientSettings) -> None:
+    events: list[dict[str, Any]] = []
+
+    def on_request(request: httpx.Request) -> None:
+        events.append({"t": time.time(), "event": "send", "path": request.url.path})
+
+    def on_response(response: httpx.Response) -> None:
+        events.append({"t": time.time(), "event": "response", "status": response.status_code})
+
+    hooks = {"request": [on_request], "response": [on_response]}
+    with GenesysClient(settings, Path(config["state_dir"]), event_hooks=hooks) as client:
+        units = client.management_units()
+        mine = [u for u in units if u.id == config.get("special_mu")] or units
+        deadline = time.time() + config["seconds"]
+        day = date.fromisoformat(config["first_day"])
+        loops = 0
+        while time.time() < deadline:
+            if config.get("extract", True):
+                client.run_export(
+                    AdherenceExportRequest([units[loops % len(units)]], day, day + timedelta(days=1)),
+                    Path(config["dest"]),
+                )
+                day += timedelta(days=1)
+            for unit in mine[:3]:
+                client.management_unit_user_ids(unit.id)
+            loops += 1
+        metrics = client.metrics.as_dict()
+    Path(config["out"]).write_text(json.dumps({"pid": os.getpid(), "events": events, "metrics": metrics}))
+
+
+def export(config: dict[str, Any], settings: ClientSettings) -> None:
+    with GenesysClient(settings, Path(config["state_dir"])) as client:
+        units = [ManagementUnit(**unit) for unit in config["units"]]
+        first = date.fromisoformat(config["first_day"])
+        request = AdherenceExportRequest(units, first, first + timedelta(days=config["days"]))
+        jobs = client.start_adherence_exports(request)
+        Path(config["jobs_file"]).write_text(json.dumps([job.job_id for job in jobs]))
+        for job in jobs:
+            client.download(client.wait_for(job), Path(config["dest"]))
+        Path(config["done_file"]).write_text(json.dumps(client.metrics.as_dict()))
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    settings = ClientSettings.for_sandbox(config["base_url"], **config.get("settings", {}))
+    {"hammer": hammer, "export": export}[config["mode"]](config, settings)
+
+
+if __name__ == "__main__":
+    main()

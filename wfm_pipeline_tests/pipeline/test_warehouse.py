@@ -1,0 +1,125 @@
+"""warehouse.replace_slices: exact slice replacement in one transaction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from wfm_pipeline import warehouse
+from wfm_pipeline.warehouse import ADHERENCE_DAILY, ADHERENCE_EXCEPTIONS, SliceWriteError
+
+D1, D2, D3 = date(2024, 5, 1), date(2024, 5, 2), date(2024, 5, 3)
+
+
+def daily(day: date, adherence: float, users: tuple[str, ...] = ("u1", "u2")) -> pl.DataFrame:
+    rows = [
+        {
+            "user_id": user,
+            "management_unit_id": "mu",
+            "local_date": day,
+            "day_start": datetime(day.year, day.month, day.day, tzinfo=UTC),
+            "adherence_percentage": adherence,
+            "conformance_percentage": 100.0,
+            **{column: 60 for column in list(ADHERENCE_DAILY.columns)[6:]},
+        }
+        for user in users
+    ]
+    return pl.DataFrame(rows, schema=dict(ADHERENCE_DAILY.columns))
+
+
+def no_exceptions() -> pl.DataFrame:
+    return pl.DataFrame(schema=dict(ADHERENCE_EXCEPTIONS.columns))
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "wfm.duckdb"
+    with duckdb.connect(str(path)) as con:
+        warehouse.replace_slices(
+            con,
+            [(ADHERENCE_DAILY, pl.concat([daily(D1, 10.0), daily(D2, 20.0), daily(D3, 30.0)]))],
+            D1,
+            D3,
+        )
+    return path
+
+
+def table(path: Path) -> pl.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return warehouse.read_slice(con, ADHERENCE_DAILY, date(2000, 1, 1), date(2100, 1, 1))
+
+
+def test_replacing_a_slice_twice_gives_the_same_rows_and_leaves_other_days(database: Path) -> None:
+    with duckdb.connect(str(database)) as con:
+        for _ in range(2):
+            counts = warehouse.replace_slices(
+                con, [(ADHERENCE_DAILY, daily(D2, 99.0)), (ADHERENCE_EXCEPTIONS, no_exceptions())], D2, D2
+            )
+    assert counts == {"adherence_daily": 2, "adherence_exceptions": 0}
+    result = table(database)
+    assert result.height == 6
+    assert result.group_by("local_date").agg(pl.col("adherence_percentage").max()).sort(
+        "local_date"
+    ).rows() == [
+        (D1, 10.0),
+        (D2, 99.0),
+        (D3, 30.0),
+    ]
+    assert_frame_equal(result.filter(pl.col("local_date") == D2), daily(D2, 99.0))
+
+
+def test_a_smaller_new_slice_removes_rows_that_disappeared(database: Path) -> None:
+    with duckdb.connect(str(database)) as con:
+        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D2, 50.0, users=("u1",)))], D2, D2)
+    assert table(database).filter(pl.col("local_date") == D2)["user_id"].to_list() == ["u1"]
+
+
+def test_bad_frame_after_delete_rolls_back_every_table(database: Path) -> None:
+    before = table(database)
+    bad = daily(D2, 99.0).drop("impact_seconds")
+    with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="columns"):
+        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D2, 98.0)), (ADHERENCE_DAILY, bad)], D2, D2)
+    assert_frame_equal(table(database), before)
+
+
+def test_rows_outside_the_slice_are_refused(database: Path) -> None:
+    before = table(database)
+    with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="outside the slice"):
+        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D3, 1.0))], D2, D2)
+    assert_frame_equal(table(database), before)
+
+
+def test_error_raised_between_delete_and_insert_leaves_slice_intact(database: Path) -> None:
+    before = table(database)
+
+    def crash() -> None:
+        raise RuntimeError("injected between DELETE and INSERT")
+
+    with duckdb.connect(str(database)) as con, pytest.raises(RuntimeError, match="injected"):
+        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, after_delete=crash)
+    assert_frame_equal(table(database), before)
+
+
+def test_process_killed_between_delete_and_insert_leaves_slice_intact(database: Path) -> None:
+    before = table(database)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, duckdb
+        from wfm_pipeline import warehouse
+        from wfm_pipeline_tests.pipeline.test_warehouse import daily, D2
+        con = duckdb.connect({str(database)!r})
+        warehouse.replace_slices(con, [(warehouse.ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2,
+                                 after_delete=lambda: os.kill(os.getpid(), signal.SIGKILL))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    assert_frame_equal(table(database), before)

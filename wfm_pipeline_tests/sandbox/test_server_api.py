@@ -1,0 +1,510 @@
+"""Sandbox HTTP server, in process with a manual clock: auth, error codes, job life cycles, paging."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from wfm_pipeline import wire
+from wfm_pipeline.sandbox.errors import format_ts
+from wfm_pipeline_tests.sandbox.server_harness import NOW, Harness, harness
+
+BULK_JOB = wire.ADHERENCE_BULK_JOB_PATH
+DETAILS_JOB = wire.USER_DETAILS_JOB_PATH
+RESULTS = wire.USER_DETAILS_JOB_RESULTS_PATH
+
+
+def assert_error(reply: Any, status: int, code: str) -> dict[str, Any]:
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert body["contextId"] == reply.headers[wire.HEADER_CORRELATION_ID]
+    assert body["details"] is not None and body["errors"] == []
+    return body
+
+
+def mu_ids(h: Harness) -> list[str]:
+    return [mu.id for mu in h.org.management_units]
+
+
+def advance_until(h: Harness, read_state: Any, wanted: str, step: float = 0.05, limit: int = 2000) -> list[str]:
+    """Advance the manual clock step by step until ``read_state()`` == wanted; the states seen, in order."""
+    seen: list[str] = []
+    for _ in range(limit):
+        state = read_state()
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state == wanted:
+            return seen
+        h.clock.advance(step)
+    raise AssertionError(f"never reached {wanted}; saw {seen}")
+
+
+def details_state(h: Harness, job_id: str, client_id: str = wire.SANDBOX_CLIENT_ID) -> str:
+    return h.get(DETAILS_JOB.format(job_id=job_id), client_id).json()["state"]
+
+
+def submit_details(h: Harness, start: datetime, end: datetime, users: list[str] | None = None, **extra: Any) -> str:
+    body: dict[str, Any] = {"interval": f"{format_ts(start)}/{format_ts(end)}", **extra}
+    if users is not None:
+        body["userFilters"] = [{"type": "or", "predicates": [{"dimension": "userId", "value": u} for u in users]}]
+    reply = h.post(wire.USER_DETAILS_JOBS_PATH, body)
+    assert reply.status_code == 202, reply.text
+    return reply.json()["jobId"]
+
+
+def all_pages(h: Harness, job_id: str, page_size: int = 50) -> list[dict[str, Any]]:
+    pages, cursor = [], None
+    for _ in range(1000):
+        params = {"pageSize": page_size, **({"cursor": cursor} if cursor else {})}
+        reply = h.get(RESULTS.format(job_id=job_id), params=params)
+        assert reply.status_code == 200, reply.text
+        pages.append(reply.json())
+        cursor = reply.json().get("cursor")
+        if not cursor:
+            return pages
+    raise AssertionError("paging did not end")
+
+
+# --- OAuth ------------------------------------------------------------------------------------------
+
+
+def test_token_endpoint_accepts_basic_auth_and_form_fields_and_rejects_bad_clients() -> None:
+    h = harness()
+    basic = h.client.post(wire.TOKEN_PATH, auth=("wfm-sandbox", "wfm-sandbox-secret"), data={"grant_type": "client_credentials"})
+    assert basic.status_code == 200 and basic.json()["token_type"] == "bearer" and basic.json()["expires_in"] == 86400
+    assert "refresh_token" not in basic.json() and wire.HEADER_CORRELATION_ID in basic.headers
+    form = h.client.post(wire.TOKEN_PATH, data={"grant_type": "client_credentials", "client_id": "wfm-sandbox",
+                                                "client_secret": "wfm-sandbox-secret"})  # fmt: skip
+    assert form.status_code == 200
+    unknown = h.client.post(wire.TOKEN_PATH, auth=("nobody", "x"), data={"grant_type": "client_credentials"})
+    assert unknown.status_code == 400 and unknown.json() == {"error": "invalid_client", "description": "client not found"}
+    wrong = h.client.post(wire.TOKEN_PATH, auth=("wfm-sandbox", "nope"), data={"grant_type": "client_credentials"})
+    assert wrong.json() == {"error": "invalid_client", "description": "authentication failed"}
+    grant = h.client.post(wire.TOKEN_PATH, auth=("wfm-sandbox", "wfm-sandbox-secret"), data={"grant_type": "password"})
+    assert grant.status_code == 400 and grant.json()["error"] == wire.OAUTH_ERROR_UNSUPPORTED_GRANT_TYPE
+
+
+def test_missing_unknown_expired_and_revoked_tokens_get_the_genesys_401_codes() -> None:
+    h = harness(token_ttl_seconds=300)
+    assert_error(h.client.get(wire.MANAGEMENT_UNITS_PATH), 401, wire.ERROR_AUTHENTICATION_REQUIRED)
+    assert_error(h.client.get(wire.MANAGEMENT_UNITS_PATH, headers={"Authorization": "Bearer made-up"}), 401,
+                 wire.ERROR_BAD_CREDENTIALS)  # fmt: skip
+    token = h.token()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert h.client.get(wire.MANAGEMENT_UNITS_PATH, headers=bearer).status_code == 200
+    h.clock.advance(299)
+    assert h.client.get(wire.MANAGEMENT_UNITS_PATH, headers=bearer).status_code == 200
+    h.clock.advance(1)
+    assert_error(h.client.get(wire.MANAGEMENT_UNITS_PATH, headers=bearer), 401, wire.ERROR_CREDENTIALS_EXPIRED)
+    fresh = {"Authorization": f"Bearer {h.token()}"}
+    assert h.client.post("/sandbox/tokens/revoke", json={}).json()["revoked"] >= 1
+    assert_error(h.client.get(wire.MANAGEMENT_UNITS_PATH, headers=fresh), 401, wire.ERROR_BAD_CREDENTIALS)
+
+
+def test_a_client_without_the_permission_gets_403_naming_it() -> None:
+    h = harness()
+    mu = mu_ids(h)[0]
+    assert h.get(wire.MANAGEMENT_UNIT_USERS_PATH.format(management_unit_id=mu), "limited-client").status_code == 200
+    body = assert_error(h.post(wire.USER_DETAILS_JOBS_PATH, {"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z"},
+                               "limited-client"), 403, wire.ERROR_MISSING_PERMISSIONS)  # fmt: skip
+    assert wire.PERMISSION_USER_DETAIL_VIEW in body["message"]
+    body = assert_error(h.post(wire.ADHERENCE_BULK_PATH, {}, "limited-client"), 403, wire.ERROR_MISSING_PERMISSIONS)
+    assert wire.PERMISSION_HISTORICAL_ADHERENCE_VIEW in body["message"]
+
+
+# --- discovery ---------------------------------------------------------------------------------------
+
+
+def test_discovery_routes_list_the_org_model() -> None:
+    h = harness()
+    bus = h.get(wire.BUSINESS_UNITS_PATH).json()["entities"]
+    assert {bu["id"] for bu in bus} == {bu.id for bu in h.org.business_units}
+    listed = []
+    for bu in bus:
+        listed += h.get(wire.BUSINESS_UNIT_MANAGEMENT_UNITS_PATH.format(business_unit_id=bu["id"])).json()["entities"]
+    assert sorted(mu["id"] for mu in listed) == sorted(mu_ids(h))
+    assert {mu["timeZone"] for mu in listed} == {mu.time_zone for mu in h.org.management_units}
+    members = h.get(wire.MANAGEMENT_UNIT_USERS_PATH.format(management_unit_id=mu_ids(h)[0])).json()["entities"]
+    assert [m["id"] for m in members] == h.org.agent_ids(mu_ids(h)[0])
+    seen, page = [], 1
+    while True:
+        listing = h.get(wire.USERS_PATH, params={"pageSize": 7, "pageNumber": page}).json()
+        seen += [u["id"] for u in listing["entities"]]
+        if "nextUri" not in listing:
+            break
+        page += 1
+    assert seen == h.org.agent_ids() and listing["total"] == 40 and listing["pageCount"] == page
+    presences = h.get(wire.PRESENCE_DEFINITIONS_PATH).json()["entities"]
+    assert {p["systemPresence"] for p in presences} <= set(wire.WFM_SYSTEM_PRESENCES)
+    assert_error(h.get(wire.BUSINESS_UNIT_MANAGEMENT_UNITS_PATH.format(business_unit_id="nope")), 404, wire.ERROR_NOT_FOUND)
+    assert_error(h.get("/api/v2/does/not/exist"), 404, wire.ERROR_NOT_FOUND)
+
+
+# --- bulk adherence ------------------------------------------------------------------------------------
+
+
+def adherence_body(mu: str, start: str, end: str, **item: Any) -> dict[str, Any]:
+    return {"timeZone": "UTC", "items": [{"managementUnitId": mu, "startDate": start, "endDate": end, **item}]}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "fragment"),
+    [
+        (lambda b: b.update(timeZone="Mars/Olympus"), wire.ERROR_INVALID_VALUE, "time zone"),
+        (lambda b: b.pop("timeZone"), wire.ERROR_BAD_REQUEST, "timeZone"),
+        (lambda b: b.update(items=[]), wire.ERROR_BAD_REQUEST, "items"),
+        (lambda b: b["items"][0].update(managementUnitId="no-such-mu"), wire.ERROR_INVALID_VALUE, "does not exist"),
+        (lambda b: b["items"][0].update(startDate="yesterday"), wire.ERROR_INVALID_DATE, "ISO-8601"),
+        (lambda b: b["items"][0].update(endDate="2024-05-01T00:00:00Z"), wire.ERROR_INVALID_VALUE, "before"),
+        (lambda b: b["items"][0].update(endDate="2024-06-02T00:00:00Z"), wire.ERROR_BAD_REQUEST, "31 days"),
+        (lambda b: b["items"][0].update(endDate="2024-05-09T00:00:00Z", includeExceptions=True),
+         wire.ERROR_BAD_REQUEST, "7 days"),
+        (lambda b: b["items"][0].update(userIds="abc"), wire.ERROR_INVALID_VALUE, "userIds"),
+    ],
+)  # fmt: skip
+def test_bulk_adherence_validation(mutate: Any, code: str, fragment: str) -> None:
+    h = harness()
+    body = adherence_body(mu_ids(h)[0], "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z")
+    mutate(body)
+    assert fragment in assert_error(h.post(wire.ADHERENCE_BULK_PATH, body), 400, code)["message"]
+
+
+def test_range_limits_allow_exactly_31_and_7_days() -> None:
+    h = harness()
+    mu = mu_ids(h)[0]
+    ok31 = adherence_body(mu, "2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z")
+    ok7 = adherence_body(mu, "2024-05-01T00:00:00+02:00", "2024-05-08T00:00:00+02:00", includeExceptions=True)
+    assert h.post(wire.ADHERENCE_BULK_PATH, ok31).status_code == 202
+    assert h.post(wire.ADHERENCE_BULK_PATH, ok7).status_code == 202
+
+
+def test_bulk_job_completes_with_presigned_downloads_that_expire() -> None:
+    h = harness(download_url_ttl_seconds=120)
+    mu_a, mu_b = mu_ids(h)[:2]
+    members = h.org.agent_ids(mu_a)
+    body = {"timeZone": "America/Chicago", "items": [
+        {"managementUnitId": mu_a, "startDate": "2024-05-01T05:00:00Z", "endDate": "2024-05-03T05:00:00Z",
+         "userIds": [members[0], members[1], h.org.agent_ids(mu_b)[0]], "includeActuals": True},
+        {"managementUnitId": mu_b, "startDate": "2024-05-01T05:00:00.000Z", "endDate": "2024-05-02T05:00:00.000Z"},
+    ]}  # fmt: skip
+    reply = h.post(wire.ADHERENCE_BULK_PATH, body)
+    assert reply.status_code == 202 and reply.json()["job"]["status"] == "Processing"
+    job_id = reply.json()["job"]["id"]
+    assert reply.json()["job"]["selfUri"] == BULK_JOB.format(job_id=job_id)
+    states = advance_until(h, lambda: h.get(BULK_JOB.format(job_id=job_id)).json()["job"]["status"], "Complete")
+    assert states == ["Processing", "Complete"]
+    urls = h.get(BULK_JOB.format(job_id=job_id)).json()["downloadUrls"]
+    assert len(urls) == 2 and all("/sandbox/downloads/" in u and "signature=" in u for u in urls)
+    first = h.client.get(urls[0])  # no Bearer needed
+    assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+    document = first.json()
+    assert document["managementUnitId"] == mu_a
+    assert [u["userId"] for u in document["userResults"]] == members[:2]  # userIds honoured, non-member dropped
+    assert all("actuals" in u and "exceptionInfo" not in u for u in document["userResults"])
+    assert document["startDate"] == "2024-05-01T05:00:00.000Z"
+    second = h.client.get(urls[1]).json()
+    assert [u["userId"] for u in second["userResults"]] == h.org.agent_ids(mu_b)
+    tampered = urls[0].replace("signature=", "signature=0")
+    assert h.client.get(tampered).status_code == 403 and "SignatureDoesNotMatch" in h.client.get(tampered).text
+    h.clock.advance(121)
+    expired = h.client.get(urls[0])
+    assert expired.status_code == 403 and "<Code>AccessDenied</Code>" in expired.text
+    fresh = h.get(BULK_JOB.format(job_id=job_id)).json()["downloadUrls"][0]  # a new poll signs a new URL
+    assert h.client.get(fresh).status_code == 200
+
+
+def test_jobs_are_visible_only_to_the_client_that_created_them() -> None:
+    h = harness()
+    bulk = h.post(wire.ADHERENCE_BULK_PATH, adherence_body(mu_ids(h)[0], "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z"))
+    bulk_id = bulk.json()["job"]["id"]
+    details_id = submit_details(h, datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
+    assert h.get(BULK_JOB.format(job_id=bulk_id)).status_code == 200
+    assert_error(h.get(BULK_JOB.format(job_id=bulk_id), "other-client"), 404, wire.ERROR_NOT_FOUND)
+    assert_error(h.get(DETAILS_JOB.format(job_id=details_id), "other-client"), 404, wire.ERROR_NOT_FOUND)
+    assert_error(h.get(RESULTS.format(job_id=details_id), "other-client"), 404, wire.ERROR_NOT_FOUND)
+    assert_error(h.get(BULK_JOB.format(job_id="00000000-0000-4000-8000-000000000000")), 404, wire.ERROR_NOT_FOUND)
+
+
+# --- analytics user-details jobs -----------------------------------------------------------------------
+
+
+def test_user_details_job_life_cycle_and_retention() -> None:
+    h = harness(result_retention_seconds=600)
+    job_id = submit_details(h, datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 3, tzinfo=UTC))
+    status = h.get(DETAILS_JOB.format(job_id=job_id)).json()
+    assert status["state"] == "QUEUED" and "completionDate" not in status and "submissionDate" in status
+    before = assert_error(h.get(RESULTS.format(job_id=job_id)), 400, wire.ERROR_BAD_REQUEST)
+    assert "FULFILLED" in before["message"]
+    states = advance_until(h, lambda: details_state(h, job_id), "FULFILLED")
+    assert states == ["QUEUED", "PENDING", "FULFILLED"]
+    done = h.get(DETAILS_JOB.format(job_id=job_id)).json()
+    assert done["completionDate"] >= done["submissionDate"]
+    pages = all_pages(h, job_id, page_size=10)
+    assert len(pages) > 1 and all("dataAvailabilityDate" in p for p in pages) and "cursor" not in pages[-1]
+    users = {d["userId"] for p in pages for d in p["userDetails"]}
+    assert users == set(h.org.agent_ids())
+    h.clock.advance(601)
+    assert details_state(h, job_id) == "EXPIRED"
+    assert_error(h.get(RESULTS.format(job_id=job_id)), 404, wire.ERROR_NOT_FOUND)
+
+
+def test_delete_removes_the_job() -> None:
+    h = harness()
+    job_id = submit_details(h, datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
+    headers = h.headers()
+    assert h.client.delete(DETAILS_JOB.format(job_id=job_id), headers=headers).status_code == 204
+    assert_error(h.get(DETAILS_JOB.format(job_id=job_id)), 404, wire.ERROR_NOT_FOUND)
+    assert_error(h.client.delete(DETAILS_JOB.format(job_id=job_id), headers=headers), 404, wire.ERROR_NOT_FOUND)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, wire.ERROR_BAD_REQUEST),
+        ({"interval": "2024-05-01T00:00:00Z"}, wire.ERROR_INVALID_DATE),
+        ({"interval": "2024-05-02T00:00:00Z/2024-05-01T00:00:00Z"}, wire.ERROR_INVALID_VALUE),
+        ({"interval": "2024-13-01T00:00:00Z/2024-05-01T00:00:00Z"}, wire.ERROR_INVALID_DATE),
+        ({"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z", "order": "sideways"}, wire.ERROR_INVALID_VALUE),
+        ({"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z",
+          "userFilters": [{"type": "or", "predicates": [{"dimension": "queueId", "value": "x"}]}]}, wire.ERROR_INVALID_VALUE),
+        ({"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z",
+          "routingStatusFilters": [{"type": "or", "predicates": [{"dimension": "routingStatus", "value": "BUSY"}]}]},
+         wire.ERROR_INVALID_VALUE),
+        ({"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z", "presenceFilters": [{"type": "xor"}]},
+         wire.ERROR_INVALID_VALUE),
+    ],
+)  # fmt: skip
+def test_user_details_job_validation(body: dict[str, Any], code: str) -> None:
+    assert_error(harness().post(wire.USER_DETAILS_JOBS_PATH, body), 400, code)
+
+
+def test_invalid_cursor_and_page_size_are_rejected() -> None:
+    h = harness()
+    job_id = submit_details(h, datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
+    advance_until(h, lambda: details_state(h, job_id), "FULFILLED")
+    first = h.get(RESULTS.format(job_id=job_id), params={"pageSize": 5}).json()
+    assert first["cursor"]
+    forged = base64.urlsafe_b64encode(b"5.0000000000000000").decode().rstrip("=")
+    for cursor in ("garbage!!", forged):
+        assert_error(h.get(RESULTS.format(job_id=job_id), params={"cursor": cursor}), 400, wire.ERROR_INVALID_VALUE)
+    other = submit_details(h, datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 2, tzinfo=UTC))
+    advance_until(h, lambda: details_state(h, other), "FULFILLED")
+    # a cursor is bound to its job
+    assert_error(h.get(RESULTS.format(job_id=other), params={"cursor": first["cursor"]}), 400, wire.ERROR_INVALID_VALUE)
+    for size in ("0", "100000", "ten"):
+        assert_error(h.get(RESULTS.format(job_id=job_id), params={"pageSize": size}), 400, wire.ERROR_INVALID_VALUE)
+
+
+def spanning_status(h: Harness) -> tuple[str, datetime, dict[str, Any]]:
+    """A (user, UTC midnight, presence record) where a non-OFFLINE status spans that midnight."""
+    for day in range(1, 28):
+        midnight = datetime(2024, 5, day, tzinfo=UTC)
+        for user_id in h.org.agent_ids():
+            for span in h.org.presence(user_id, midnight - timedelta(seconds=1), midnight + timedelta(seconds=1)):
+                if span.start < midnight < span.end and span.system_presence != "OFFLINE":
+                    return user_id, midnight, {"startTime": format_ts(span.start), "endTime": format_ts(span.end)}
+    raise AssertionError("the org has no logged-in status across a UTC midnight in May 2024")
+
+
+def presence_copies(pages: list[dict[str, Any]], user_id: str, start_time: str) -> int:
+    return sum(
+        1
+        for page in pages
+        for doc in page["userDetails"]
+        if doc["userId"] == user_id
+        for record in doc.get("primaryPresence", [])
+        if record["startTime"] == start_time
+    )
+
+
+def test_midnight_duplication_adjacent_jobs_both_return_a_spanning_status_one_job_returns_it_once() -> None:
+    h = harness()
+    user_id, midnight, record = spanning_status(h)
+    day = timedelta(days=1)
+    jobs = {
+        "before": submit_details(h, midnight - day, midnight, [user_id]),
+        "after": submit_details(h, midnight, midnight + day, [user_id]),
+        "both": submit_details(h, midnight - day, midnight + day, [user_id]),
+    }
+    for job_id in jobs.values():
+        advance_until(h, lambda job_id=job_id: details_state(h, job_id), "FULFILLED")
+    copies = {name: presence_copies(all_pages(h, job_id), user_id, record["startTime"]) for name, job_id in jobs.items()}
+    assert copies == {"before": 1, "after": 1, "both": 1}
+    # records are not clipped to the job interval
+    after_pages = all_pages(h, jobs["after"])
+    starts = [r["startTime"] for p in after_pages for d in p["userDetails"] for r in d.get("primaryPresence", [])]
+    assert min(starts) < format_ts(midnight)
+
+
+def test_pages_come_back_shorter_than_page_size_where_redundant_copies_were_filtered() -> None:
+    h = harness()
+    job_id = submit_details(h, datetime(2024, 4, 1, tzinfo=UTC), datetime(2024, 4, 15, tzinfo=UTC))
+    advance_until(h, lambda: details_state(h, job_id), "FULFILLED", step=0.5)
+    pages = all_pages(h, job_id, page_size=40)
+    short_with_more = [p for p in pages if "cursor" in p and len(p["userDetails"]) < 40]
+    assert short_with_more, "expected short pages (documents holding only a redundant multi-day status)"
+    keys = [(d["userId"], r["startTime"], r["systemPresence"]) for p in pages for d in p["userDetails"]
+            for r in d.get("primaryPresence", [])]  # fmt: skip
+    assert len(keys) == len(set(keys))  # within one job every status appears once
+
+
+def test_availability_watermark_cuts_job_results() -> None:
+    h = harness(availability_lag_seconds=7200)
+    availability = h.get(wire.USER_DETAILS_AVAILABILITY_PATH).json()["dataAvailabilityDate"]
+    assert availability == format_ts(NOW - timedelta(hours=2))
+    job_id = submit_details(h, NOW - timedelta(days=1), NOW)
+    advance_until(h, lambda: details_state(h, job_id), "FULFILLED")
+    pages = all_pages(h, job_id, page_size=100)
+    assert {p["dataAvailabilityDate"] for p in pages} == {availability}
+    starts = [r["startTime"] for p in pages for d in p["userDetails"]
+              for kind in ("primaryPresence", "routingStatus") for r in d.get(kind, [])]  # fmt: skip
+    assert starts and max(starts) < availability  # nothing starting after the watermark
+    truth_starts = [
+        r["startTime"]
+        for user_id in h.org.agent_ids()
+        for r in h.client.get("/sandbox/truth/timeline", params={"userId": user_id, "start": availability,
+                                                                  "end": format_ts(NOW)}).json()["primaryPresence"]
+    ]  # fmt: skip
+    assert any(start >= availability for start in truth_starts)  # the truth does have such data
+
+
+# --- aggregates ---------------------------------------------------------------------------------------
+
+
+def aggregates_query(users: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "interval": "2024-05-02T00:00:00Z/2024-05-03T00:00:00Z",
+        "granularity": "PT6H",
+        "groupBy": ["userId"],
+        "metrics": list(wire.USER_AGGREGATE_METRICS),
+        "filter": {"type": "or", "predicates": [{"dimension": "userId", "value": u} for u in users]},
+        **extra,
+    }
+
+
+def test_aggregates_query_groups_by_user_and_validates() -> None:
+    h = harness()
+    users = h.org.agent_ids()[:3]
+    reply = h.post(wire.USER_AGGREGATES_QUERY_PATH, aggregates_query(users))
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["results"]
+    assert {r["group"]["userId"] for r in results} <= set(users) and results
+    for result in results:
+        for bucket in result["data"]:
+            start, end = bucket["interval"].split("/")
+            assert datetime.fromisoformat(end) - datetime.fromisoformat(start) == timedelta(hours=6)
+    assert "ON_QUEUE" in reply.json()["systemToOrganizationMappings"]
+    too_many = aggregates_query([f"00000000-0000-4000-8000-{i:012d}" for i in range(101)])
+    assert "100" in assert_error(h.post(wire.USER_AGGREGATES_QUERY_PATH, too_many), 400, wire.ERROR_BAD_REQUEST)["message"]
+    assert h.post(wire.USER_AGGREGATES_QUERY_PATH, aggregates_query(users * 33 + users[:1])).status_code == 200
+    for bad in ({"metrics": ["nConnected"]}, {"groupBy": ["queueId"]}, {"granularity": "PT30X"}, {"timeZone": "Nowhere"}):
+        assert_error(h.post(wire.USER_AGGREGATES_QUERY_PATH, aggregates_query(users, **bad)), 400, wire.ERROR_INVALID_VALUE)
+
+
+# --- limits -------------------------------------------------------------------------------------------
+
+
+def test_limits_namespace_reports_the_limits_in_force() -> None:
+    h = harness(token_rate_per_minute=123)
+    entities = h.get(wire.LIMITS_NAMESPACE_PATH.format(namespace="platform.api")).json()["entities"]
+    values = {e["key"]: e["value"] for e in entities}
+    assert values["token.rate.per.minute"] == 123 and values["request.bytes.max"] == wire.REQUEST_BYTES_MAX
+    assert all(e["namespace"] == "platform.api" for e in entities)
+    assert_error(h.get(wire.LIMITS_NAMESPACE_PATH.format(namespace="no.such.namespace")), 404, wire.ERROR_NOT_FOUND)
+
+
+def test_per_token_budget_answers_normalized_429_with_headers() -> None:
+    h = harness(token_rate_per_minute=3)
+    counts = []
+    for _ in range(3):
+        reply = h.get(wire.MANAGEMENT_UNITS_PATH)
+        assert reply.status_code == 200
+        assert reply.headers[wire.HEADER_RATELIMIT_ALLOWED] == "3"
+        counts.append(int(reply.headers[wire.HEADER_RATELIMIT_COUNT]))
+    assert counts == [1, 2, 3]
+    refused = h.get(wire.MANAGEMENT_UNITS_PATH)
+    body = assert_error(refused, 429, wire.ERROR_TOO_MANY_REQUESTS_RETRY_AFTER)
+    retry_after = int(refused.headers[wire.HEADER_RETRY_AFTER])
+    assert 1 <= retry_after <= 60 and f"[{retry_after}]" in body["message"]
+    other = h.client.get(wire.MANAGEMENT_UNITS_PATH, headers={"Authorization": f"Bearer {h.token()}"})
+    assert other.status_code == 200  # the budget is per token
+    h.clock.advance(60)
+    assert h.get(wire.MANAGEMENT_UNITS_PATH).status_code == 200
+    assert h.client.get("/sandbox/stats").json()["rateLimited"] == {"token.rate.per.minute": 1}
+
+
+def test_job_submission_quota_and_concurrency_cap_throttle_job_creation() -> None:
+    h = harness(job_submission_quota=2, job_submission_window_seconds=3600, max_concurrent_jobs=50)
+    interval = {"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z"}
+    assert [h.post(wire.USER_DETAILS_JOBS_PATH, interval).status_code for _ in range(2)] == [202, 202]
+    refused = h.post(wire.USER_DETAILS_JOBS_PATH, interval)
+    assert_error(refused, 429, wire.ERROR_TOO_MANY_REQUESTS_RETRY_AFTER)
+    assert int(refused.headers[wire.HEADER_RETRY_AFTER]) >= 3000  # the oldest submission leaves the window
+    assert int(refused.headers[wire.HEADER_RATELIMIT_COUNT]) < int(refused.headers[wire.HEADER_RATELIMIT_ALLOWED])
+    h.clock.advance(3601)
+    assert h.post(wire.USER_DETAILS_JOBS_PATH, interval).status_code == 202
+
+    c = harness(max_concurrent_jobs=2, user_details_latency_base_seconds=100)
+    assert [c.post(wire.USER_DETAILS_JOBS_PATH, interval).status_code for _ in range(3)] == [202, 202, 429]
+    c.clock.advance(101)
+    assert c.post(wire.USER_DETAILS_JOBS_PATH, interval).status_code == 202
+    stats = c.client.get("/sandbox/stats").json()
+    assert stats["rateLimited"] == {"jobs.concurrent.max": 1} and stats["peakConcurrentJobs"] == 2
+    assert h.client.get("/sandbox/stats").json()["rateLimited"] == {"jobs.submission.rate": 1}
+
+
+def test_token_creation_rate_limit() -> None:
+    h = harness(token_creation_per_window=2, token_creation_window_seconds=60)
+    grant = {"grant_type": "client_credentials"}
+    codes = [h.client.post(wire.TOKEN_PATH, auth=("wfm-sandbox", "wfm-sandbox-secret"), data=grant).status_code
+             for _ in range(3)]  # fmt: skip
+    assert codes == [200, 200, 429]
+    h.clock.advance(61)
+    assert h.client.post(wire.TOKEN_PATH, auth=("wfm-sandbox", "wfm-sandbox-secret"), data=grant).status_code == 200
+    assert h.client.get("/sandbox/stats").json()["rateLimited"] == {"token.creation.rate": 1}
+
+
+# --- bodies and garbage -------------------------------------------------------------------------------
+
+
+def test_media_type_size_and_malformed_bodies() -> None:
+    h = harness()
+    headers = h.headers()
+    url = wire.USER_DETAILS_JOBS_PATH
+    assert_error(h.client.post(url, content=b"interval=x", headers={**headers, "Content-Type": "text/plain"}), 415,
+                 wire.ERROR_UNSUPPORTED_MEDIA_TYPE)  # fmt: skip
+    big = b'{"interval": "' + b"x" * (wire.REQUEST_BYTES_MAX + 10) + b'"}'
+    assert_error(h.client.post(url, content=big, headers={**headers, "Content-Type": "application/json"}), 413,
+                 wire.ERROR_REQUEST_ENTITY_TOO_LARGE)  # fmt: skip
+    for garbage in (b"{", b"[1, 2]", b"\xff\xfe", b"null"):
+        reply = h.client.post(url, content=garbage, headers={**headers, "Content-Type": "application/json"})
+        assert_error(reply, 400, wire.ERROR_BAD_REQUEST)
+
+
+def test_server_survives_garbage_input_without_unhandled_errors() -> None:
+    h = harness()
+    headers = {**h.headers(), "Content-Type": "application/json"}
+    bodies = [b"", b"0", b'"text"', b"{}", b'{"items": [null]}', b'{"items": [{"managementUnitId": 5}]}',
+              b'{"interval": 7}', b'{"interval": "a/b/c"}', b'{"metrics": {}}', b'{"filter": []}',
+              b'{"timeZone": ["UTC"], "items": "x"}', b'{"userFilters": [{"type": "or", "predicates": [7]}],'
+              b' "interval": "2024-01-01T00:00:00Z/2024-01-02T00:00:00Z"}',
+              b'{"interval": "2024-01-01T00:00:00Z/2024-01-02T00:00:00Z", "granularity": "P", "metrics": ["tSystemPresence"]}',
+              b"\x00" * 50]  # fmt: skip
+    posts = (wire.ADHERENCE_BULK_PATH, wire.USER_DETAILS_JOBS_PATH, wire.USER_AGGREGATES_QUERY_PATH, wire.TOKEN_PATH,
+             "/sandbox/faults", "/sandbox/limits", "/sandbox/tokens/revoke")  # fmt: skip
+    for path in posts:
+        for body in bodies:
+            method = "PUT" if path in ("/sandbox/faults", "/sandbox/limits") else "POST"
+            reply = h.client.request(method, path, content=body, headers=headers)
+            assert 400 <= reply.status_code < 500 or reply.status_code in (200, 202), (path, body, reply.text)
+    for path in (RESULTS.format(job_id="x") + "?pageSize=-1&cursor=%00", "/sandbox/downloads/x?expires=1&signature=z",
+                 "/sandbox/truth/schedule?userId=nobody", "/api/v2/users?pageSize=abc", "/%ff%fe"):  # fmt: skip
+        assert h.client.get(path, headers=headers).status_code < 500
+    assert h.client.get("/sandbox/stats").json()["unhandledErrors"] == 0
+    h.tokens.clear()
+    assert h.get(wire.MANAGEMENT_UNITS_PATH).status_code == 200
