@@ -1,10 +1,12 @@
-"""``wfm-pipeline`` entry point: dispatches sub-commands (``wfm-pipeline sandbox ...``)."""
+"""``wfm-pipeline`` entry point: dispatches sub-commands to the module that owns them (lazy imports)."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = "usage: wfm-pipeline sandbox [--host H] [--port P] [--profile realistic|fast] [--time-scale K] ..."
+USAGE = """usage: wfm-pipeline <command> [options]
+  sandbox   run the Genesys Cloud sandbox (wfm-pipeline sandbox --help)
+  dev       run the sandbox (unless credentials are set) and dagster dev (wfm-pipeline dev --help)"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         from wfm_pipeline.sandbox.cli import main as sandbox_main
 
         return sandbox_main(rest)
+    if command == "dev":
+        from wfm_pipeline.devserver import run as dev_main
+
+        return dev_main(rest)
     print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
 

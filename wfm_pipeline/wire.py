@@ -13,7 +13,9 @@ TOKEN_PATH: Final = "/oauth/token"
 
 # --- WFM discovery ------------------------------------------------------------------------------
 BUSINESS_UNITS_PATH: Final = "/api/v2/workforcemanagement/businessunits"
-BUSINESS_UNIT_MANAGEMENT_UNITS_PATH: Final = "/api/v2/workforcemanagement/businessunits/{business_unit_id}/managementunits"
+BUSINESS_UNIT_MANAGEMENT_UNITS_PATH: Final = (
+    "/api/v2/workforcemanagement/businessunits/{business_unit_id}/managementunits"
+)
 MANAGEMENT_UNITS_PATH: Final = "/api/v2/workforcemanagement/managementunits"
 MANAGEMENT_UNIT_USERS_PATH: Final = "/api/v2/workforcemanagement/managementunits/{management_unit_id}/users"
 USERS_PATH: Final = "/api/v2/users"
@@ -45,13 +47,39 @@ ADHERENCE_JOB_STATUSES: Final = ("Processing", "Complete", "Error")
 ASYNC_QUERY_STATES: Final = ("QUEUED", "PENDING", "FAILED", "CANCELLED", "FULFILLED", "EXPIRED")
 ASYNC_QUERY_TERMINAL_STATES: Final = ("FAILED", "CANCELLED", "FULFILLED", "EXPIRED")
 ACTIVITY_CATEGORIES: Final = (
-    "OnQueueWork", "Break", "Meal", "Meeting", "OffQueueWork", "TimeOff", "Training", "Unavailable", "Unscheduled",
+    "OnQueueWork",
+    "Break",
+    "Meal",
+    "Meeting",
+    "OffQueueWork",
+    "TimeOff",
+    "Training",
+    "Unavailable",
+    "Unscheduled",
 )
 WFM_SYSTEM_PRESENCES: Final = (
-    "Available", "Away", "Busy", "Offline", "Idle", "OnQueue", "Meal", "Training", "Meeting", "Break",
+    "Available",
+    "Away",
+    "Busy",
+    "Offline",
+    "Idle",
+    "OnQueue",
+    "Meal",
+    "Training",
+    "Meeting",
+    "Break",
 )
 ANALYTICS_SYSTEM_PRESENCES: Final = (
-    "AVAILABLE", "AWAY", "BUSY", "OFFLINE", "IDLE", "ON_QUEUE", "MEAL", "TRAINING", "MEETING", "BREAK",
+    "AVAILABLE",
+    "AWAY",
+    "BUSY",
+    "OFFLINE",
+    "IDLE",
+    "ON_QUEUE",
+    "MEAL",
+    "TRAINING",
+    "MEETING",
+    "BREAK",
 )
 ROUTING_STATUSES: Final = ("OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING", "COMMUNICATING")
 ADHERENCE_IMPACTS: Final = ("Positive", "Negative", "Neutral", "Unknown")

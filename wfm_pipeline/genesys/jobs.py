@@ -18,7 +18,7 @@ from wfm_pipeline import wire
 from wfm_pipeline.genesys.errors import ExportJobFailed, GenesysError, NotFoundError
 from wfm_pipeline.genesys.files import ExportedFile, complete_file, read_sidecar, write_export_file
 from wfm_pipeline.genesys.models import ExportJob, ExportKind, LeftOut
-from wfm_pipeline.genesys.registry import JobRegistry, job_key
+from wfm_pipeline.genesys.registry import DOWNLOADED, JobRegistry, job_key
 from wfm_pipeline.genesys.transport import Transport
 from wfm_pipeline.genesys.windows import parse_utc
 
@@ -76,7 +76,22 @@ class ExportJobs:
         with FileLock(str(self._locks / f"{key}.lock"), timeout=self.settings.job_timeout_seconds):
             known = self.registry.get(key)
             max_age = self.settings.job_resume_max_age.total_seconds()
-            if known is not None and not known.finished and time.time() - known.submitted_at < max_age:
+            recent = known is not None and time.time() - known.submitted_at < max_age
+            if known is not None and recent and known.status == DOWNLOADED:
+                # Already downloaded (e.g. by a run killed later on): download() reuses the files.
+                self.metrics.jobs_resumed += 1
+                return ExportJob(
+                    kind=kind,
+                    job_id=known.job_id,
+                    window_start=window_start,
+                    window_end=window_end,
+                    request=body,
+                    submitted_at=datetime.fromtimestamp(known.submitted_at, UTC),
+                    status=DOWNLOADED,
+                    left_out=left_out,
+                    key=key,
+                )
+            if known is not None and recent and not known.finished:
                 self.budget.acquire_job_slot(key)
                 self.metrics.jobs_resumed += 1
                 logger.info("resuming %s job %s", kind, known.job_id)
@@ -178,6 +193,8 @@ class ExportJobs:
         return replace(job, status=state)
 
     def wait_for(self, job: ExportJob) -> ExportJob:
+        if job.status == DOWNLOADED:
+            return job
         started = self._clock()
         delay = self.settings.poll_initial_seconds
         resubmissions = 0
@@ -207,6 +224,14 @@ class ExportJobs:
     # --- download -----------------------------------------------------------------------------------------
     def download(self, job: ExportJob, dest_dir: Path) -> list[ExportedFile]:
         dest_dir.mkdir(parents=True, exist_ok=True)
+        if job.status == DOWNLOADED:
+            known = self.registry.get(job.key)
+            names = known.files if known is not None else ()
+            reused = [complete_file(dest_dir / name) for name in names]
+            if names and all(reused):
+                return [f for f in reused if f is not None]
+            # Downloaded elsewhere or since deleted: run the job again.
+            job = self.wait_for(self.resubmit(replace(job, status="GONE"), "has no files in this directory"))
         if job.kind == ADHERENCE:
             files = self._download_adherence(job, dest_dir)
         else:
@@ -222,7 +247,8 @@ class ExportJobs:
                     job = self.wait_for(self.resubmit(job, "has no results any more"))
             with contextlib.suppress(NotFoundError):  # already gone: the slot is free either way
                 self.transport.request("DELETE", wire.USER_DETAILS_JOB_PATH.format(job_id=job.job_id))
-        self._finish(job, job.status)
+        self.budget.release_job_slot(job.key)
+        self.registry.record_download(job.key, [f.path.name for f in files])
         return files
 
     def _completed(self, job: ExportJob) -> ExportJob:

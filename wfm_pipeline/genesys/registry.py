@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+DOWNLOADED = "Downloaded"  # registry-only status: every file of the job is on disk
+
 
 def job_key(kind: str, body: dict[str, Any], client_id: str, host: str) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -30,6 +32,7 @@ class RegisteredJob:
     submitted_at: float
     status: str
     finished: bool
+    files: tuple[str, ...] = ()
 
 
 class JobRegistry:
@@ -44,16 +47,18 @@ class JobRegistry:
             """CREATE TABLE IF NOT EXISTS jobs (
                 key TEXT PRIMARY KEY, kind TEXT NOT NULL, job_id TEXT NOT NULL, body TEXT NOT NULL,
                 submitted_at REAL NOT NULL, status TEXT NOT NULL, finished INTEGER NOT NULL DEFAULT 0,
-                updated_at REAL NOT NULL)"""
+                updated_at REAL NOT NULL, files TEXT NOT NULL DEFAULT '[]')"""
         )
 
     def get(self, key: str) -> RegisteredJob | None:
         row = self._conn.execute(
-            "SELECT key, kind, job_id, body, submitted_at, status, finished FROM jobs WHERE key = ?", (key,)
+            "SELECT key, kind, job_id, body, submitted_at, status, finished, files FROM jobs WHERE key = ?",
+            (key,),
         ).fetchone()
         if row is None:
             return None
-        return RegisteredJob(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], bool(row[6]))
+        body, files = json.loads(row[3]), tuple(json.loads(row[7]))
+        return RegisteredJob(row[0], row[1], row[2], body, row[4], row[5], bool(row[6]), files)
 
     def record_submission(self, key: str, kind: str, job_id: str, body: dict[str, Any], status: str) -> float:
         now = self._clock()
@@ -62,7 +67,7 @@ class JobRegistry:
                VALUES (?, ?, ?, ?, ?, ?, 0, ?)
                ON CONFLICT(key) DO UPDATE SET job_id = excluded.job_id, body = excluded.body,
                  submitted_at = excluded.submitted_at, status = excluded.status, finished = 0,
-                 updated_at = excluded.updated_at""",
+                 updated_at = excluded.updated_at, files = '[]'""",
             (key, kind, job_id, json.dumps(body, sort_keys=True), now, status, now),
         )
         return now
@@ -71,6 +76,13 @@ class JobRegistry:
         self._conn.execute(
             "UPDATE jobs SET status = ?, finished = ?, updated_at = ? WHERE key = ?",
             (status, int(finished), self._clock(), key),
+        )
+
+    def record_download(self, key: str, file_names: list[str]) -> None:
+        """The job's files are all on disk: later starts of the same request reuse them."""
+        self._conn.execute(
+            "UPDATE jobs SET status = ?, finished = 1, files = ?, updated_at = ? WHERE key = ?",
+            (DOWNLOADED, json.dumps(file_names), self._clock(), key),
         )
 
     def close(self) -> None:

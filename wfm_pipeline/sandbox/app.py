@@ -30,7 +30,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wfm_pipeline import wire
@@ -86,11 +86,12 @@ ORG_KEY = "org"  # one org per sandbox: the key of org-wide quotas
 
 
 class BytesCache:
-    """Small thread-safe LRU of generated response bodies."""
+    """Thread-safe LRU of generated response bodies, bounded in total bytes (memory stays flat)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_bytes: int) -> None:
         self._entries: OrderedDict[Any, bytes] = OrderedDict()
-        self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> bytes | None:
@@ -101,11 +102,15 @@ class BytesCache:
             return body
 
     def put(self, key: Any, body: bytes) -> None:
+        if len(body) > self._max_bytes:
+            return
         with self._lock:
+            previous = self._entries.pop(key, None)
+            self._bytes += len(body) - (len(previous) if previous is not None else 0)
             self._entries[key] = body
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            while self._bytes > self._max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted)
 
 
 class SandboxState:
@@ -116,6 +121,7 @@ class SandboxState:
         self.org = org
         self.clock = clock
         self.base_limits: Limits = config.limits()
+        self._scaled_limits = self.base_limits.scaled(config.time_scale)
         self.tokens = TokenStore()
         self.budget = FixedWindowBudget()
         self.job_quota = RollingWindowQuota()
@@ -124,8 +130,8 @@ class SandboxState:
         self.stats = Stats()
         self.jobs = JobRegistry(config.seed)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-org")
-        self.pages = BytesCache(512)
-        self.downloads = BytesCache(64)
+        self.pages = BytesCache(32 * 1024 * 1024)
+        self.downloads = BytesCache(64 * 1024 * 1024)
         self.signing_key = hashlib.sha256(f"wfm-sandbox|{config.seed}|signing".encode()).digest()
         self._job_lock = threading.Lock()
         self._bu_division = {bu.id: bu.division_id for bu in org.business_units}
@@ -134,10 +140,11 @@ class SandboxState:
     @property
     def limits(self) -> Limits:
         """Limits in force in wall-clock seconds (time scale applied)."""
-        return self.base_limits.scaled(self.config.time_scale)
+        return self._scaled_limits
 
     def set_limits(self, overrides: dict[str, Any]) -> None:
         self.base_limits = self.base_limits.with_overrides(overrides)
+        self._scaled_limits = self.base_limits.scaled(self.config.time_scale)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -166,8 +173,8 @@ class SandboxState:
         with self._job_lock:
             running = self.jobs.running(now)
             if running >= limits.max_concurrent_jobs:
-                # The earliest running job frees a slot; a sequential client is never here.
-                raise self.throttle(limit_names.LIMIT_CONCURRENT_JOBS, limits.adherence_latency_base_seconds)
+                # Retry when the earliest running job completes and frees a slot.
+                raise self.throttle(limit_names.LIMIT_CONCURRENT_JOBS, self.jobs.next_completion_seconds(now))
             wait = self.job_quota.try_acquire(
                 ORG_KEY, limits.job_submission_quota, limits.job_submission_window_seconds, now
             )
@@ -324,8 +331,8 @@ async def oauth_token(request: Request) -> Response:
         return error_response(429, error.code, error.message, correlation_id, error.headers)
     token = sandbox.tokens.issue(client_id, now, limits.token_ttl_seconds)
     sandbox.stats.record_token()
-    # expires_in is what a client of the real service would see (sandbox seconds), floored at 1.
-    expires_in = max(1, int(sandbox.base_limits.token_ttl_seconds))
+    # expires_in in wall-clock seconds (time scale applied), like Retry-After: what a client must act on.
+    expires_in = max(1, int(limits.token_ttl_seconds))
     return json_response({"access_token": token.value, "token_type": "bearer", "expires_in": expires_in})
 
 
@@ -576,7 +583,6 @@ def s3_error(status: int, code: str, message: str) -> Response:
 
 async def download(request: Request) -> Response:
     sandbox = sandbox_of(request)
-    request.state.route_name = "download"
     token = request.path_params["token"]
     expires, signature = request.query_params.get("expires", ""), request.query_params.get("signature", "")
     if not expires.isdigit() or not hmac.compare_digest(sandbox.sign(f"{token}:{expires}"), signature):
@@ -899,10 +905,14 @@ async def post_user_aggregates(request: Request, sandbox: SandboxState, caller: 
             )
         filters = (user_filter,)
     user_ids = select_users(sandbox, filters)
+    # Aggregates are near-real-time in Genesys: data up to now, nothing from the (generated) future.
+    data_end = min(end, caller.now)
 
     def compute() -> list[list[dict[str, Any]]]:
+        if data_end <= start:
+            return [[] for _ in user_ids]
         return [
-            sandbox.org.user_aggregates(user_id, start, end, granularity, time_zone, metrics)
+            sandbox.org.user_aggregates(user_id, start, data_end, granularity, time_zone, metrics)
             for user_id in user_ids
         ]
 
@@ -1200,6 +1210,14 @@ def build_routes() -> list[Route]:
 # ==================================================================================================
 
 
+def _token_tag(scope: Scope) -> str:
+    """A short, non-secret tag of the caller's bearer token for request logs."""
+    authorization = dict(scope["headers"]).get(b"authorization", b"")
+    if not authorization.lower().startswith(b"bearer "):
+        return "-"
+    return hashlib.sha256(authorization[7:].strip()).hexdigest()[:8]
+
+
 def _abort_connection(receive: Receive) -> bool:
     """Close the client socket without a response (uvicorn: the cycle behind ``receive`` owns it)."""
     cycle = getattr(receive, "__self__", None)
@@ -1262,10 +1280,26 @@ class SandboxMiddleware:
             if not response["started"]:
                 await default_error(500, correlation_id)(scope, receive, send_with_headers)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "(unmatched)"
+            template = getattr(scope.get("route"), "path", None) or self._template(scope)
             status = "dropped" if response["dropped"] else response["status"]
             sandbox.stats.record_request(f"{method} {template}", status)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s -> %s token=%s correlation=%s",
+                    method,
+                    path,
+                    status,
+                    _token_tag(scope),
+                    correlation_id,
+                )
+
+    def _template(self, scope: Scope) -> str:
+        """The route template of a request the router never saw (answered by a fault)."""
+        for route in getattr(self.app, "routes", []):
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                return str(getattr(route, "path", "(unmatched)"))
+        return "(unmatched)"
 
     async def _apply_faults(
         self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], response: dict[str, Any]
@@ -1327,6 +1361,11 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return default_error(status, request.state.correlation_id)
 
 
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    """Any bug becomes a 500 ErrorBody (Starlette re-raises; SandboxMiddleware logs and counts it)."""
+    return default_error(500, request.state.correlation_id)
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(
@@ -1363,7 +1402,7 @@ def create_app(
 
     app = Starlette(
         routes=build_routes(),
-        exception_handlers={HTTPException: _http_exception, ApiError: _api_error},
+        exception_handlers={HTTPException: _http_exception, ApiError: _api_error, Exception: _unhandled},
         lifespan=lifespan,
     )
     app.state.sandbox = sandbox

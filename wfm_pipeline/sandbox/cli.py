@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import date
 
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra OAuth client id:secret[:perms]",
     )
     parser.add_argument("--exit-with-parent", type=int, help="exit when this pid is gone")
-    parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     return parser
 
 
@@ -83,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     from wfm_pipeline.sandbox.app import run_sandbox
+
+    # --log-level info logs every request (method, path, status, token tag, correlation id).
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
 
     print(
         f"Genesys Cloud sandbox on http://{config.host}:{config.port} (profile {config.profile}, "

@@ -129,6 +129,12 @@ class JobRegistry:
         with self._lock:
             self._jobs.pop(job_id, None)
 
+    def next_completion_seconds(self, now: datetime) -> float:
+        """Seconds until the earliest queued/running job completes (0 when none runs)."""
+        with self._lock:
+            pending = [job.ready_at for job in self._jobs.values() if now < job.ready_at]
+        return (min(pending) - now).total_seconds() if pending else 0.0
+
     def running(self, now: datetime) -> int:
         """Queued or running jobs (not yet at ready_at); also drops long-gone jobs."""
         with self._lock:
@@ -226,11 +232,16 @@ def user_details_page(org: Any, job: UserDetailsJob, offset: int, page_size: int
             for span in org.presence(user_id, window_start, window_end)
             if kept(span.start)
             and all(
-                filter_matches(f, {"systemPresence": span.system_presence,
-                                   "organizationPresenceId": span.organization_presence_id})
+                filter_matches(
+                    f,
+                    {
+                        "systemPresence": span.system_presence,
+                        "organizationPresenceId": span.organization_presence_id,
+                    },
+                )
                 for f in job.presence_filters
             )
-        ]  # fmt: skip
+        ]
         routing = [
             {
                 "startTime": format_ts(span.start),

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -47,33 +47,55 @@ class SandboxProcess:
         self.port = free_port()
         self.base_url = f"http://{LOOPBACK}:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log: IO[bytes] | None = None  # the child's output, for error messages
 
     def start(self) -> SandboxProcess:
         command = [
-            sys.executable, "-m", "wfm_pipeline.sandbox", "--host", LOOPBACK, "--port", str(self.port),
-            "--exit-with-parent", str(os.getpid()), *cli_args(self.options),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "wfm_pipeline.sandbox",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--exit-with-parent",
+            str(os.getpid()),
+            *cli_args(self.options),
+        ]
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"sandbox exited with {self._process.returncode}:\n{self.output()}")
+                message = f"sandbox exited with {self._process.returncode}:\n{self.output()}"
+                self.stop()
+                raise RuntimeError(message)
             try:
                 if httpx.get(self.base_url + "/sandbox/health", timeout=1.0).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
+        message = f"sandbox did not answer within {self.startup_timeout} s:\n{self.output()}"
         self.stop()
-        raise RuntimeError(f"sandbox did not answer within {self.startup_timeout} s:\n{self.output()}")
+        raise RuntimeError(message)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
 
     def output(self) -> str:
+        """The child's stdout/stderr so far (empty once stopped)."""
+        if self._log is None or self._log.closed:
+            return ""
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-4000:]
 
     def stop(self) -> None:
+        """Terminate the child (kill after 10 s) and release its log file; idempotent."""
         process, self._process = self._process, None
+        if self._log is not None:
+            self._log.close()
         if process is None:
             return
         if process.poll() is None:
@@ -91,4 +113,3 @@ class SandboxProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-        self._log.close()

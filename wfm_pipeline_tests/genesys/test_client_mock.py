@@ -94,9 +94,17 @@ def test_restarted_process_resumes_the_same_job(
         assert second.metrics.jobs_resumed == 1
         second.download(second.wait_for(resumed), tmp_path / "out")
     assert len(fake.submissions) == 1
-    with new_client(tmp_path, fake, fake_settings, sleeps) as third:  # finished jobs are not resumed
-        (fresh,) = third.start_adherence_exports(ADHERENCE)
-        assert fresh.job_id != job.job_id
+    with new_client(tmp_path, fake, fake_settings, sleeps) as third:
+        # Downloaded already: the files on disk are reused without a request or a new job ...
+        (again,) = third.start_adherence_exports(ADHERENCE)
+        assert again.job_id == job.job_id and again.status == "Downloaded"
+        requests_before = len(fake.requests)
+        files = third.download(third.wait_for(again), tmp_path / "out")
+        assert len(files) == fake.download_urls and len(fake.requests) == requests_before
+        assert len(fake.submissions) == 1
+        # ... but a directory without them gets a fresh job.
+        third.download(again, tmp_path / "elsewhere")
+        assert len(fake.submissions) == 2
 
 
 def test_complete_files_are_not_downloaded_again(

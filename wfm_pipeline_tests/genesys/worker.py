@@ -34,11 +34,18 @@ def hammer(config: dict[str, Any], settings: ClientSettings) -> None:
     hooks = {"request": [on_request], "response": [on_response]}
     with GenesysClient(settings, Path(config["state_dir"]), event_hooks=hooks) as client:
         units = client.management_units()
-        mine = [u for u in units if u.id == config.get("special_mu")] or units
-        deadline = time.time() + config["seconds"]
+        special = config.get("special_mu")  # asked for once, ``special_after`` seconds in
+        mine = [u for u in units if u.id != special]
+        # A common start so that every process is busy when the interesting moment comes.
+        time.sleep(max(0.0, config.get("start_at", 0) - time.time()))
+        started = time.time()
+        deadline = started + config["seconds"]
         day = date.fromisoformat(config["first_day"])
         loops = 0
         while time.time() < deadline:
+            if special and time.time() >= started + config.get("special_after", 0):
+                client.management_unit_user_ids(special)
+                special = None
             if config.get("extract", True):
                 client.run_export(
                     AdherenceExportRequest([units[loops % len(units)]], day, day + timedelta(days=1)),

@@ -29,7 +29,9 @@ def outdated_values(value: Any, path: str = "$") -> list[str]:
     if isinstance(value, dict):
         return [p for key, item in value.items() for p in outdated_values(item, f"{path}.{key}")]
     if hasattr(value, "swagger_types"):
-        return [p for name in value.swagger_types for p in outdated_values(getattr(value, name), f"{path}.{name}")]
+        return [
+            p for name in value.swagger_types for p in outdated_values(getattr(value, name), f"{path}.{name}")
+        ]
     return []
 
 
@@ -72,8 +74,11 @@ def test_sdk_discovers_the_org(api_client: Any) -> None:
     units = parsed(wfm.get_workforcemanagement_managementunits()).entities
     zones = {mu.time_zone for mu in units}
     assert len(zones) >= 3 and all(mu.start_day_of_week for mu in units)
-    per_bu = [mu for bu in business_units
-              for mu in parsed(wfm.get_workforcemanagement_businessunit_managementunits(bu.id)).entities]  # fmt: skip
+    per_bu = [
+        mu
+        for bu in business_units
+        for mu in parsed(wfm.get_workforcemanagement_businessunit_managementunits(bu.id)).entities
+    ]
     assert sorted(mu.id for mu in per_bu) == sorted(mu.id for mu in units)
     members = parsed(wfm.get_workforcemanagement_managementunit_users(units[0].id)).entities
     assert members
@@ -81,7 +86,9 @@ def test_sdk_discovers_the_org(api_client: Any) -> None:
     assert users.total >= len(members) and len(users.entities) == 10 and users.next_uri
     presences = parsed(sdk.PresenceApi(api_client).get_presence_definitions()).entities
     assert {p.system_presence for p in presences} >= {"OnQueue", "Available", "Offline"}
-    limits = parsed(sdk.OrganizationApi(api_client).get_organizations_limits_namespace("platform.api")).entities
+    limits = parsed(
+        sdk.OrganizationApi(api_client).get_organizations_limits_namespace("platform.api")
+    ).entities
     assert {limit.key for limit in limits} >= {"token.rate.per.minute"}
 
 
@@ -108,7 +115,9 @@ def test_sdk_runs_a_user_details_job_and_pages_all_results(api_client: Any) -> N
         pages += 1
         for detail in page.user_details:
             records += len(detail.primary_presence or []) + len(detail.routing_status or [])
-            assert all(r.system_presence in wire.ANALYTICS_SYSTEM_PRESENCES for r in detail.primary_presence or [])
+            assert all(
+                r.system_presence in wire.ANALYTICS_SYSTEM_PRESENCES for r in detail.primary_presence or []
+            )
         cursor = page.cursor
         if not cursor:
             break
@@ -184,9 +193,9 @@ def test_sdk_sees_401_after_token_revocation(sandbox: SandboxProcess) -> None:
     )
     wfm = sdk.WorkforceManagementApi(client)
     wfm.get_workforcemanagement_businessunits()
-    assert httpx.post(sandbox.base_url + "/sandbox/tokens/revoke", json={"token": client.access_token}).json() == {
-        "revoked": 1
-    }
+    assert httpx.post(
+        sandbox.base_url + "/sandbox/tokens/revoke", json={"token": client.access_token}
+    ).json() == {"revoked": 1}
     with pytest.raises(sdk.rest.ApiException) as revoked:
         wfm.get_workforcemanagement_businessunits()
     assert revoked.value.status == 401

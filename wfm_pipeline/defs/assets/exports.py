@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from wfm_pipeline import wire
 from wfm_pipeline.defs.partitions import SETTINGS, backfill_policy, daily_partitions, partition_days
 from wfm_pipeline.defs.pools import API_POOL
 from wfm_pipeline.defs.raw_store import (
@@ -64,9 +65,32 @@ def _snapshot(client: GenesysClient, units: Sequence[ManagementUnit]) -> tuple[M
     )
 
 
-def _adherence_request(units: Sequence[ManagementUnit], first: date, last: date) -> AdherenceExportRequest:
+# Genesys reports an adherence exception relative to the query window: one crossing the window start is
+# counted again on the first day, and one crossing the window end is cut. Every adherence request therefore
+# carries one context day on each side of its "core" days, and only core days are loaded from it -- so a
+# day's numbers do not depend on how days were grouped into runs (range run == single-day runs).
+ADHERENCE_CONTEXT_DAYS = 1
+ADHERENCE_CORE_DAYS = wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS - 2 * ADHERENCE_CONTEXT_DAYS
+
+
+def adherence_cores(first: date, last: date) -> list[tuple[date, date]]:
+    """The run's days in chunks of at most ADHERENCE_CORE_DAYS (each chunk = one request window)."""
+    days = days_between(first, last)
+    return [
+        (days[index], days[min(index + ADHERENCE_CORE_DAYS, len(days)) - 1])
+        for index in range(0, len(days), ADHERENCE_CORE_DAYS)
+    ]
+
+
+def _adherence_request(
+    units: Sequence[ManagementUnit], core_first: date, core_last: date
+) -> AdherenceExportRequest:
+    context = timedelta(days=ADHERENCE_CONTEXT_DAYS)
     return AdherenceExportRequest(
-        management_units=tuple(units), start=first, end=last + timedelta(days=1), include_exceptions=True
+        management_units=tuple(units),
+        start=core_first - context,
+        end=core_last + timedelta(days=1) + context,
+        include_exceptions=True,
     )
 
 
@@ -100,11 +124,25 @@ def _job_metadata(jobs: Sequence[ExportJob], metrics: RequestMetrics) -> dict[st
     }
 
 
-def _start_jobs(client: GenesysClient, kind: str, first: date, last: date) -> tuple[list[ExportJob], Any]:
+def _start_jobs(
+    client: GenesysClient, kind: str, first: date, last: date
+) -> tuple[list[tuple[ExportJob, set[date]]], list[ManagementUnit]]:
+    """Start (or resume) the jobs of the run's days; each job comes with the days it is loaded for."""
     units = _units(client)
     if kind == ADHERENCE:
-        return client.start_adherence_exports(_adherence_request(units, first, last)), units
-    return client.start_user_details_exports(_user_details_request(units, first, last)), units
+        jobs = []
+        for core_first, core_last in adherence_cores(first, last):
+            core = set(days_between(core_first, core_last))
+            jobs += [
+                (job, core)
+                for job in client.start_adherence_exports(_adherence_request(units, core_first, core_last))
+            ]
+        return jobs, units
+    zones = [unit.time_zone for unit in units]
+    started = client.start_user_details_exports(_user_details_request(units, first, last))
+    return [
+        (job, {day for day in days_between(first, last) if _covers(job, zones, day)}) for job in started
+    ], units
 
 
 def _export_jobs(
@@ -114,7 +152,7 @@ def _export_jobs(
     with genesys.client() as client:
         before = client.metrics.snapshot()
         jobs, _ = _start_jobs(client, kind, first, last)
-        finished = [client.wait_for(job) for job in jobs]
+        finished = [client.wait_for(job) for job, _ in jobs]
         metrics = client.metrics.since(before)
     context.log.info(f"{kind}: {len(finished)} export job(s) complete for {first}..{last}")
     return dg.MaterializeResult(metadata={"first_day": first.isoformat(), "last_day": last.isoformat(),
@@ -162,23 +200,20 @@ def _raw_files(
         before = client.metrics.snapshot()
         jobs, units = _start_jobs(client, kind, first, last)  # the persisted jobs of the export asset
         snapshot = _snapshot(client, units)
-        downloaded: list[tuple[ExportJob, list[RawFileEntry]]] = []
-        for job in jobs:
+        downloaded: list[tuple[ExportJob, set[date], list[RawFileEntry]]] = []
+        for job, days in jobs:
             finished = client.wait_for(job)
             files = client.download(finished, store.files_dir(kind))
-            downloaded.append((finished, entries_for(files, store, finished)))
+            downloaded.append((finished, days, entries_for(files, store, finished)))
         availability: datetime | None = None
         aggregates: list[AggregatesEntry] = []
         if kind == USER_DETAILS:
             availability = client.data_availability_date()
             aggregates = _fetch_aggregates(client, store, snapshot, first, last, availability)
         metrics = client.metrics.since(before)
-    zones = sorted({unit.time_zone for unit in snapshot})
     manifests = []
     for day in days_between(first, last):
-        entries = tuple(
-            entry for job, job_entries in downloaded if _covers(job, zones, day) for entry in job_entries
-        )
+        entries = tuple(entry for _, days, job_entries in downloaded if day in days for entry in job_entries)
         manifest = DayManifest(
             kind=kind,
             day=day,
@@ -189,7 +224,7 @@ def _raw_files(
             run_id=context.run.run_id,
         )
         manifests.append(store.relative(store.write_manifest(manifest)))
-    all_entries = [entry for _, job_entries in downloaded for entry in job_entries]
+    all_entries = [entry for _, _, job_entries in downloaded for entry in job_entries]
     return dg.MaterializeResult(
         metadata={
             "first_day": first.isoformat(),
@@ -203,7 +238,7 @@ def _raw_files(
             "management_units": len(snapshot),
             "agents": sum(len(unit.user_ids) for unit in snapshot),
             "aggregates_samples": dg.MetadataValue.json([entry.path for entry in aggregates]),
-            **_job_metadata([job for job, _ in downloaded], metrics),
+            **_job_metadata([job for job, _, _ in downloaded], metrics),
         }
     )
 

@@ -1,0 +1,182 @@
+"""materialize() against the sandbox: tables equal an independent computation from the truth routes;
+re-materializing is idempotent; a range run equals single-day runs; a killed write or a malformed raw
+file leaves the previous slice intact.
+
+Days: 2025-03-08 .. 2025-03-10 include the US spring-forward day (2025-03-09, 23 h in Chicago/Denver).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import date, datetime
+
+import dagster as dg
+import pytest
+
+from wfm_pipeline import warehouse
+from wfm_pipeline.defs.assets import adherence_tables
+from wfm_pipeline.defs.raw_store import ADHERENCE
+from wfm_pipeline_tests.pipeline.conftest import Workspace
+from wfm_pipeline_tests.pipeline.truth import Truth, expected_adherence, expected_occupancy
+
+DAYS = [date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10)]
+FIRST, LAST = DAYS[0].isoformat(), DAYS[-1].isoformat()
+ALL_TABLES = warehouse.TABLES
+ADHERENCE_FIELDS = (
+    "adherence_percentage",
+    "conformance_percentage",
+    "adherence_schedule_seconds",
+    "conformance_schedule_seconds",
+    "conformance_actual_seconds",
+    "exception_count",
+    "exception_duration_seconds",
+    "impact_seconds",
+    "schedule_length_seconds",
+    "actual_length_seconds",
+)
+OCCUPANCY_FIELDS = (
+    "idle_seconds",
+    "interacting_seconds",
+    "communicating_seconds",
+    "not_responding_seconds",
+    "off_queue_seconds",
+    "on_queue_seconds",
+    "occupancy",
+)
+
+
+def succeeded(result) -> None:  # type: ignore[no-untyped-def]
+    failures = [event.message for event in result.all_events if event.is_failure]
+    assert result.success, failures
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations, "no check ran"
+    failed = [(e.asset_key.to_user_string(), e.check_name, e.metadata) for e in evaluations if not e.passed]
+    assert not failed
+
+
+@pytest.fixture(scope="module")
+def range_run(tmp_path_factory: pytest.TempPathFactory, small_sandbox) -> Workspace:  # type: ignore[no-untyped-def]
+    workspace = Workspace(tmp_path_factory.mktemp("range"), small_sandbox.base_url)
+    succeeded(workspace.materialize(FIRST, LAST))
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def truth(small_sandbox) -> Truth:  # type: ignore[no-untyped-def]
+    return Truth(small_sandbox.base_url)
+
+
+def test_adherence_daily_equals_truth_recomputation(range_run: Workspace, truth: Truth) -> None:
+    expected = expected_adherence(truth, DAYS)
+    columns = list(warehouse.ADHERENCE_DAILY.columns)
+    rows = {
+        (row[columns.index("user_id")], row[columns.index("local_date")]): dict(
+            zip(columns, row, strict=True)
+        )
+        for row in range_run.table(warehouse.ADHERENCE_DAILY)
+    }
+    assert set(rows) == set(expected)
+    assert len(rows) == len(truth.agents()) * len(DAYS)
+    for key, values in expected.items():
+        got = {name: rows[key][name] for name in ADHERENCE_FIELDS}
+        assert got == pytest.approx(values), key
+    # the DST day really is 23 h for the US units: their day_start moves by 23 h
+    mu_of = {user: zone for user, _, zone in truth.agents()}
+    chicago = next(user for user, zone in mu_of.items() if zone == "America/Chicago")
+    starts = [rows[(chicago, day)]["day_start"] for day in DAYS]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(starts)] == [86400.0, 82800.0]
+
+
+def test_agent_occupancy_equals_truth_timeline(range_run: Workspace, truth: Truth) -> None:
+    expected = expected_occupancy(truth, DAYS)
+    columns = list(warehouse.AGENT_OCCUPANCY.columns)
+    rows = {}
+    for row in range_run.table(warehouse.AGENT_OCCUPANCY):
+        named = dict(zip(columns, row, strict=True))
+        rows[(named["user_id"], named["grain"], named["interval_start"])] = named
+    assert set(rows) == set(expected)
+    assert any(key[1] == "PT30M" for key in rows) and any(key[1] == "P1D" for key in rows)
+    for key, values in expected.items():
+        got = {name: rows[key][name] for name in OCCUPANCY_FIELDS}
+        assert got == pytest.approx(values, abs=1e-6), key
+
+
+def test_single_day_runs_equal_the_range_run_and_rerun_adds_nothing(
+    range_run: Workspace, make_workspace
+) -> None:  # type: ignore[no-untyped-def]
+    singles = make_workspace("singles")
+    for day in DAYS:
+        succeeded(singles.materialize(day.isoformat()))
+    for spec in ALL_TABLES:
+        assert singles.table(spec) == range_run.table(spec), spec.name
+    before = {spec.name: singles.table(spec) for spec in ALL_TABLES}
+    succeeded(singles.materialize(DAYS[1].isoformat()))
+    after = {spec.name: singles.table(spec) for spec in ALL_TABLES}
+    assert after == before
+    assert all(len(set(rows)) == len(rows) for rows in after.values()), "duplicate rows"
+
+
+def test_run_killed_mid_write_leaves_previous_slice(make_workspace) -> None:  # type: ignore[no-untyped-def]
+    workspace = make_workspace("killed")
+    succeeded(workspace.materialize(DAYS[0].isoformat()))
+    before = {spec.name: workspace.table(spec) for spec in ALL_TABLES}
+    assert all(before.values())
+    script = textwrap.dedent(
+        f"""
+        import os, signal, warnings
+        warnings.filterwarnings("ignore")
+        from pathlib import Path
+        from wfm_pipeline import warehouse
+from wfm_pipeline.defs.assets import adherence_tables
+        from wfm_pipeline_tests.pipeline.conftest import Workspace
+        original = warehouse.replace_slices
+        def replace_then_die(connection, frames, first, last, **kwargs):
+            # the DELETEs of the slice have run inside the transaction; the process dies before INSERT
+            kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
+            return original(connection, frames, first, last, after_delete=kill)
+        warehouse.replace_slices = replace_then_die
+        workspace = Workspace(Path({str(workspace.root)!r}), {workspace.sandbox_url!r})
+        workspace.materialize({DAYS[0].isoformat()!r})
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr[-3000:]
+    assert {spec.name: workspace.table(spec) for spec in ALL_TABLES} == before
+
+
+def test_malformed_raw_file_is_quarantined_and_nothing_is_loaded(make_workspace) -> None:  # type: ignore[no-untyped-def]
+    workspace = make_workspace("malformed")
+    succeeded(workspace.materialize(DAYS[0].isoformat()))
+    before = {spec.name: workspace.table(spec) for spec in ALL_TABLES}
+    manifest_path = workspace.store.manifest_path(ADHERENCE, DAYS[0])
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["files"][0]
+    raw_path = workspace.data_dir / entry["path"]
+    document = json.loads(raw_path.read_bytes())
+    del document["startDate"]
+    raw_path.write_text(json.dumps(document))
+    # keep the checksum consistent so the parse itself must catch it
+    entry["sha256"] = hashlib.sha256(raw_path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+    result = dg.materialize(
+        [adherence_tables],
+        resources=workspace.resources(),
+        partition_key=DAYS[0].isoformat(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    # the Failure's description travels in the step-failure event data
+    messages = " ".join(
+        str(event.event_specific_data) for event in result.all_events if event.is_step_failure
+    )
+    assert str(raw_path) in messages and "startDate" in messages
+    assert not raw_path.exists()
+    assert (workspace.data_dir / "quarantine" / ADHERENCE / raw_path.name).exists()
+    assert {spec.name: workspace.table(spec) for spec in ALL_TABLES} == before
+    assert isinstance(before["adherence_daily"][0][3], datetime)
