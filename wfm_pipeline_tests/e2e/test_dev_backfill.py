@@ -211,7 +211,7 @@ def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
         assert _max_overlap(windows) <= pool_limit, pool
 
     # The API: not a single 429 served.
-    assert sandbox_stats["throttled_total"] == 0, sandbox_stats
+    assert sandbox_stats["rateLimitedTotal"] == 0, sandbox_stats
 
     # Tables: every day present, no duplicate rows.
     days = set(partition_keys())
