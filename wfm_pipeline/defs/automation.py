@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 import dagster as dg
 
-from wfm_pipeline.defs.assets.exports import ASSETS as EXPORT_ASSETS
+from wfm_pipeline.defs.assets import ALL_ASSETS
 from wfm_pipeline.defs.assets.tables import adherence_tables, user_details_tables
 from wfm_pipeline.defs.partitions import SETTINGS, daily_partitions
 from wfm_pipeline.defs.resources import GenesysApiResource
@@ -23,7 +23,7 @@ from wfm_pipeline.transforms import utc_span_of_days
 
 wfm_job = dg.define_asset_job(
     "wfm_daily",
-    selection=dg.AssetSelection.assets(*EXPORT_ASSETS, adherence_tables, user_details_tables),
+    selection=dg.AssetSelection.assets(*ALL_ASSETS),
     description="Export jobs -> raw files -> clean tables for the selected days.",
 )
 

@@ -1,9 +1,10 @@
 """Daily partitions (a key is each management unit's LOCAL day) and the backfill policy.
 
-The backfill policy groups up to ``WFM_BACKFILL_MAX_PARTITIONS_PER_RUN`` (default 7) days per run: the
-adherence API allows 7-day windows with exceptions, so a 7-day run submits one bulk job per time zone and
-one user-details job instead of 7 of each. Larger values still work (the client splits the request into
-API-sized windows) but make each run longer and a retry more expensive.
+The backfill policy groups up to ``WFM_BACKFILL_MAX_PARTITIONS_PER_RUN`` (default 5) days per run: the
+adherence API allows 7-day windows with exceptions and every request carries one context day on each side
+(see ``assets/exports.py``), so a 5-day run submits one bulk job per time zone and one user-details job
+instead of 5 of each. Larger values work (requests are cut into 5-day cores) but make runs longer and a
+retry more expensive.
 """
 
 from __future__ import annotations

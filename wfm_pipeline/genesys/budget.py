@@ -44,6 +44,11 @@ def effective_limit(allowed: int, safety_margin: float) -> int:
     return max(1, min(allowed - 1, math.floor(allowed * safety_margin)))
 
 
+def pause_reserve(allowed: int, safety_margin: float) -> int:
+    """Remaining server allowance at or below which every process pauses until the server's reset."""
+    return max(1, (allowed - effective_limit(allowed, safety_margin)) // 3)
+
+
 @dataclass(frozen=True)
 class RateLimitHeaders:
     allowed: int | None
@@ -193,9 +198,11 @@ class SharedBudget:
             self._state.set("allowed", info.allowed)
         if info.count is not None and info.reset_seconds is not None and info.reset_seconds > 0:
             allowed = info.allowed or self.allowed
-            # Our own log never lets more than our share through in any window, so a server count above it
-            # means another client uses the same token: nobody sends again until the server's window resets.
-            if info.count > effective_limit(allowed, self._margin):
+            # Our log admits at most our share per window; the spare above it absorbs arrival jitter (a
+            # request admitted late in our window can land in the server's next one). A count eating into
+            # the last part of the spare means another client uses the same token: nobody sends again
+            # until the server's window resets.
+            if allowed - info.count <= pause_reserve(allowed, self._margin):
                 self.pause(info.reset_seconds)
 
     def pause(self, seconds: float) -> float:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from wfm_pipeline.genesys.budget import BudgetWaitTimeout, RateLimitHeaders, SharedBudget, effective_limit
+from wfm_pipeline.genesys.budget import (
+    BudgetWaitTimeout,
+    RateLimitHeaders,
+    SharedBudget,
+    effective_limit,
+    pause_reserve,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,20 +51,27 @@ def test_allowance_learned_from_headers_is_shared(tmp_path: Path) -> None:
     assert second.limit == effective_limit(120, 0.95)
 
 
-def test_count_at_our_share_pauses_everyone_until_reset(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("allowed", "reserve"), [(300, 5), (120, 2), (40, 1), (2, 1)])
+def test_pause_reserve_is_part_of_the_spare(allowed: int, reserve: int) -> None:
+    assert pause_reserve(allowed, 0.95) == reserve
+    assert reserve <= max(1, allowed - effective_limit(allowed, 0.95))
+
+
+def test_server_count_near_the_allowance_pauses_everyone_until_reset(tmp_path: Path) -> None:
     first, second = _budget(tmp_path), _budget(tmp_path)
     before = time.time()
-    # Another client on the same token: the server counted 290 of 300 in this window.
+    # Another client on the same token: the server counted 296 of 300 in this window.
     first.observe(
-        {"inin-ratelimit-allowed": "300", "inin-ratelimit-count": "290", "inin-ratelimit-reset": "30"}
+        {"inin-ratelimit-allowed": "300", "inin-ratelimit-count": "296", "inin-ratelimit-reset": "30"}
     )
     assert second.paused_until >= before + 30
 
 
-def test_count_below_share_does_not_pause(tmp_path: Path) -> None:
+@pytest.mark.parametrize("count", [100, 285, 290])
+def test_count_within_our_share_or_jitter_does_not_pause(tmp_path: Path, count: int) -> None:
     budget = _budget(tmp_path)
     budget.observe(
-        {"inin-ratelimit-allowed": "300", "inin-ratelimit-count": "100", "inin-ratelimit-reset": "30"}
+        {"inin-ratelimit-allowed": "300", "inin-ratelimit-count": str(count), "inin-ratelimit-reset": "30"}
     )
     assert budget.paused_until == 0.0
 

@@ -132,7 +132,6 @@ def test_run_killed_mid_write_leaves_previous_slice(make_workspace) -> None:  # 
         warnings.filterwarnings("ignore")
         from pathlib import Path
         from wfm_pipeline import warehouse
-from wfm_pipeline.defs.assets import adherence_tables
         from wfm_pipeline_tests.pipeline.conftest import Workspace
         original = warehouse.replace_slices
         def replace_then_die(connection, frames, first, last, **kwargs):

@@ -61,7 +61,12 @@ def test_concurrent_runs_respect_pool_limits(tmp_path: Path, small_sandbox) -> N
         subprocess.Popen([sys.executable, "-c", script, day], env=env, stderr=subprocess.PIPE, text=True)
         for day in DAYS
     ]
-    outcomes = [(run.wait(timeout=600), run.stderr.read() if run.stderr else "") for run in runs]
+    try:
+        outcomes = [(run.wait(timeout=400), run.stderr.read() if run.stderr else "") for run in runs]
+    finally:
+        for run in runs:  # bounded: never leave a stuck run behind
+            if run.poll() is None:
+                run.kill()
     assert [code for code, _ in outcomes] == [0] * len(DAYS), [err[-2000:] for _, err in outcomes]
 
     pool_of = {}
@@ -83,7 +88,7 @@ def test_concurrent_runs_respect_pool_limits(tmp_path: Path, small_sandbox) -> N
             elif event.dagster_event.event_type in END_EVENTS:
                 intervals[pool_of[event.step_key]].append((started.pop(event.step_key), event.timestamp))
         assert not started, f"steps without an end event: {started}"
-    assert len(intervals[API_POOL]) == 4 * len(DAYS)
+    assert len(intervals[API_POOL]) == 2 * len(DAYS)
     assert len(intervals[WRITER_POOL]) == 2 * len(DAYS)
     assert max_overlap(intervals[API_POOL]) <= POOL_LIMITS[API_POOL]
     assert max_overlap(intervals[WRITER_POOL]) == 1

@@ -643,6 +643,71 @@ def test_limits_namespace_reports_the_limits_in_force() -> None:
     )
 
 
+def limit_values(h: Harness, namespace: str) -> dict[str, int]:
+    reply = h.get(wire.LIMITS_NAMESPACE_PATH.format(namespace=namespace))
+    assert reply.status_code == 200, reply.text
+    assert all(e["namespace"] == namespace for e in reply.json()["entities"])
+    return {e["key"]: e["value"] for e in reply.json()["entities"]}
+
+
+def test_limits_namespace_reports_wall_clock_limits_under_a_time_scale() -> None:
+    # Realistic profile (README table): 300 requests per 60 s, 60 jobs per 3600 s, 10 concurrent jobs,
+    # 86400 s token validity and result retention, 3600 s download URLs. K = 60 compresses time 60-fold.
+    h = harness(profile="realistic", time_scale=60)
+    platform = limit_values(h, "platform.api")
+    assert platform["token.rate.per.minute"] == 300 * 60
+    assert platform["client.credentials.token.rate.per.minute"] == 300 * 60
+    assert platform["request.bytes.max"] == wire.REQUEST_BYTES_MAX  # a count: not scaled
+    for namespace in ("analytics", "historical.adherence"):
+        jobs = limit_values(h, namespace)
+        assert jobs["sandbox.jobs.submission.max"] == 60  # counts are not scaled
+        assert jobs["sandbox.jobs.submission.window.seconds"] == 3600 // 60
+        assert jobs["sandbox.jobs.concurrent.max"] == 10
+    assert limit_values(h, "analytics")["sandbox.user.details.jobs.results.retention.seconds"] == 86400 // 60
+    assert limit_values(h, "historical.adherence")["sandbox.download.url.validity.seconds"] == 3600 // 60
+    auth = limit_values(h, "auth.api")
+    assert auth["sandbox.token.validity.seconds"] == 86400 // 60
+    assert auth["sandbox.token.creation.window.seconds"] == 1  # 60 s / 60
+
+    # Fractions of a wall second round up (never report a window shorter than enforced), minimum 1.
+    odd = harness(
+        profile="realistic",
+        time_scale=60,
+        job_submission_window_seconds=150,
+        download_url_ttl_seconds=70,
+        result_retention_seconds=0,
+    )
+    adherence = limit_values(odd, "historical.adherence")
+    assert adherence["sandbox.jobs.submission.window.seconds"] == 3  # 2.5 s
+    assert adherence["sandbox.download.url.validity.seconds"] == 2  # 1.17 s
+    assert limit_values(odd, "analytics")["sandbox.user.details.jobs.results.retention.seconds"] == 1  # 0 s
+
+
+def test_limits_namespace_follows_runtime_limit_changes_and_matches_what_is_enforced() -> None:
+    h = harness(profile="realistic", time_scale=60)
+    before = limit_values(h, "analytics")
+    h.set_limits(
+        token_rate_per_minute=42,
+        job_submission_quota=2,
+        job_submission_window_seconds=300,
+        max_concurrent_jobs=50,
+    )
+    assert limit_values(h, "platform.api")["token.rate.per.minute"] == 42 * 60
+    for namespace in ("analytics", "historical.adherence"):
+        jobs = limit_values(h, namespace)
+        assert jobs["sandbox.jobs.submission.max"] == 2 != before["sandbox.jobs.submission.max"]
+        assert jobs["sandbox.jobs.submission.window.seconds"] == 300 // 60
+        assert jobs["sandbox.jobs.concurrent.max"] == 50
+    # The reported quota and window are the ones enforced, in wall-clock seconds.
+    window = limit_values(h, "analytics")["sandbox.jobs.submission.window.seconds"]
+    interval = {"interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z"}
+    assert [h.post(wire.USER_DETAILS_JOBS_PATH, interval).status_code for _ in range(3)] == [202, 202, 429]
+    h.clock.advance(window - 1)
+    assert h.post(wire.USER_DETAILS_JOBS_PATH, interval).status_code == 429
+    h.clock.advance(1)
+    assert h.post(wire.USER_DETAILS_JOBS_PATH, interval).status_code == 202
+
+
 def test_per_token_budget_answers_normalized_429_with_headers() -> None:
     h = harness(token_rate_per_minute=3)
     counts = []
@@ -699,6 +764,115 @@ def test_token_creation_rate_limit() -> None:
         == 200
     )
     assert h.client.get("/sandbox/stats").json()["rateLimited"] == {"token.creation.rate": 1}
+
+
+# --- 4xx answers not covered above -------------------------------------------------------------------
+
+MU_PATH = wire.MANAGEMENT_UNITS_PATH + "/{management_unit_id}"
+TRUTH_USER = "00000000-0000-4000-8000-000000000000"  # not an agent of the org
+
+
+def aggregates_with(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "interval": "2024-05-01T00:00:00Z/2024-05-02T00:00:00Z",
+        "metrics": ["tSystemPresence"],
+    }
+    body.update(fields)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "json_body", "status", "code"),
+    [
+        ("GET", MU_PATH.format(management_unit_id="nope"), None, 404, wire.ERROR_NOT_FOUND),
+        (
+            "GET",
+            wire.MANAGEMENT_UNIT_USERS_PATH.format(management_unit_id="nope"),
+            None,
+            404,
+            wire.ERROR_NOT_FOUND,
+        ),
+        ("GET", wire.USERS_PATH + "?pageSize=0", None, 400, wire.ERROR_INVALID_VALUE),
+        ("GET", wire.USERS_PATH + "?pageSize=501", None, 400, wire.ERROR_INVALID_VALUE),
+        ("GET", wire.USERS_PATH + "?pageNumber=zero", None, 400, wire.ERROR_INVALID_VALUE),
+        ("DELETE", wire.MANAGEMENT_UNITS_PATH, None, 405, "method.not.allowed"),
+        ("GET", wire.USER_DETAILS_JOBS_PATH, None, 405, "method.not.allowed"),
+        (
+            "POST",
+            wire.USER_AGGREGATES_QUERY_PATH,
+            aggregates_with(interval=None),
+            400,
+            wire.ERROR_BAD_REQUEST,
+        ),
+        ("POST", wire.USER_AGGREGATES_QUERY_PATH, aggregates_with(metrics=[]), 400, wire.ERROR_BAD_REQUEST),
+        (
+            "POST",
+            wire.USER_AGGREGATES_QUERY_PATH,
+            aggregates_with(granularity="PT30S"),
+            400,
+            wire.ERROR_INVALID_VALUE,
+        ),
+        (
+            "POST",
+            wire.USER_AGGREGATES_QUERY_PATH,
+            aggregates_with(interval="2023-01-01T00:00:00Z/2024-01-01T00:00:00Z", granularity="PT1M"),
+            400,
+            wire.ERROR_BAD_REQUEST,
+        ),
+        (
+            "POST",
+            wire.USER_AGGREGATES_QUERY_PATH,
+            aggregates_with(interval="2024-05-02T00:00:00Z/2024-05-01T00:00:00Z"),
+            400,
+            wire.ERROR_INVALID_VALUE,
+        ),
+    ],
+)
+def test_api_routes_answer_4xx_with_an_error_body(
+    method: str, path: str, json_body: Any, status: int, code: str
+) -> None:
+    h = harness()
+    reply = h.client.request(method, path, json=json_body, headers=h.headers())
+    assert_error(reply, status, code)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "status", "code"),
+    [
+        ("GET", f"/sandbox/truth/schedule?userId={TRUTH_USER}", None, 404, wire.ERROR_NOT_FOUND),
+        ("GET", f"/sandbox/truth/timeline?userId={TRUTH_USER}", None, 404, wire.ERROR_NOT_FOUND),
+        (
+            "GET",
+            "/sandbox/truth/timeline?userId={agent}&start=yesterday&end=now",
+            None,
+            400,
+            wire.ERROR_INVALID_DATE,
+        ),
+        (
+            "GET",
+            "/sandbox/truth/schedule?userId={agent}&start=2024-05-02T00:00:00Z&end=2024-05-01T00:00:00Z",
+            None,
+            400,
+            wire.ERROR_INVALID_VALUE,
+        ),
+        (
+            "GET",
+            "/sandbox/truth/schedule?userId={agent}&start=2022-01-01T00:00:00Z&end=2024-05-01T00:00:00Z",
+            None,
+            400,
+            wire.ERROR_INVALID_VALUE,
+        ),
+        ("POST", "/sandbox/tokens/revoke", b"{not json", 400, wire.ERROR_BAD_REQUEST),
+        ("PUT", "/sandbox/faults", b"[{", 400, wire.ERROR_BAD_REQUEST),
+        ("POST", "/sandbox/limits", b"{}", 405, "method.not.allowed"),
+    ],
+)
+def test_admin_and_truth_routes_answer_4xx_with_an_error_body(
+    method: str, path: str, content: bytes | None, status: int, code: str
+) -> None:
+    h = harness()
+    url = path.format(agent=h.org.agent_ids()[0])
+    assert_error(h.client.request(method, url, content=content), status, code)
 
 
 # --- bodies and garbage -------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from duckdb import DuckDBPyConnection
 
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs import checks
-from wfm_pipeline.defs.assets.exports import adherence_raw_files, user_details_raw_files
 from wfm_pipeline.defs.partitions import backfill_policy, daily_partitions, partition_days
 from wfm_pipeline.defs.pools import WRITER_POOL
 from wfm_pipeline.defs.raw_store import (
@@ -56,7 +55,7 @@ class BlockingCheckFailed(RuntimeError):
     pass
 
 
-def _spec(table: warehouse.TableSpec, upstream: dg.AssetsDefinition) -> dg.AssetSpec:
+def _spec(table: warehouse.TableSpec, upstream: str) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=table.name,
         deps=[upstream],
@@ -155,8 +154,8 @@ def _parse_adherence(
 
 @dg.multi_asset(
     specs=[
-        _spec(warehouse.ADHERENCE_DAILY, adherence_raw_files),
-        _spec(warehouse.ADHERENCE_EXCEPTIONS, adherence_raw_files),
+        _spec(warehouse.ADHERENCE_DAILY, "adherence_raw_files"),
+        _spec(warehouse.ADHERENCE_EXCEPTIONS, "adherence_raw_files"),
     ],
     check_specs=[check.spec() for check in checks.ADHERENCE_CHECKS],
     partitions_def=daily_partitions,
@@ -221,9 +220,9 @@ def _day_bounds(days_frame: pl.DataFrame) -> dict[tuple[str, date], tuple[dateti
 
 @dg.multi_asset(
     specs=[
-        _spec(warehouse.ROUTING_STATUS_SEGMENTS, user_details_raw_files),
-        _spec(warehouse.PRESENCE_SEGMENTS, user_details_raw_files),
-        _spec(warehouse.AGENT_OCCUPANCY, user_details_raw_files),
+        _spec(warehouse.ROUTING_STATUS_SEGMENTS, "user_details_raw_files"),
+        _spec(warehouse.PRESENCE_SEGMENTS, "user_details_raw_files"),
+        _spec(warehouse.AGENT_OCCUPANCY, "user_details_raw_files"),
     ],
     check_specs=[check.spec() for check in checks.USER_DETAILS_CHECKS],
     partitions_def=daily_partitions,

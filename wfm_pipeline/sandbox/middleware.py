@@ -1,0 +1,186 @@
+"""Outermost ASGI layer (correlation ids, rate-limit headers, faults, catch-all 500, stats) and the
+exception handlers that turn errors into Genesys ``ErrorBody`` responses."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wfm_pipeline import wire
+from wfm_pipeline.sandbox.errors import ApiError, default_error, error_response
+from wfm_pipeline.sandbox.faults import ERROR_FAULTS
+from wfm_pipeline.sandbox.state import ADMIN_PREFIX, DOWNLOADS_PREFIX, SandboxState
+
+log = logging.getLogger("wfm_pipeline.sandbox")
+
+
+def _token_tag(scope: Scope) -> str:
+    """A short, non-secret tag of the caller's bearer token for request logs."""
+    authorization = dict(scope["headers"]).get(b"authorization", b"")
+    if not authorization.lower().startswith(b"bearer "):
+        return "-"
+    return hashlib.sha256(authorization[7:].strip()).hexdigest()[:8]
+
+
+def _abort_connection(receive: Receive) -> bool:
+    """Close the client socket without a response (uvicorn: the cycle behind ``receive`` owns it)."""
+    cycle = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        return False
+    transport.abort()
+    return True
+
+
+class SandboxMiddleware:
+    """Outermost ASGI layer: correlation id + rate-limit headers, faults, catch-all 500, stats."""
+
+    def __init__(self, app: ASGIApp, sandbox: SandboxState) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sandbox = self.sandbox
+        correlation_id = str(uuid.uuid4())
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["correlation_id"] = correlation_id
+        method, path = scope["method"], scope["path"]
+        response: dict[str, Any] = {"status": 0, "started": False, "truncate": False, "dropped": False}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["started"] = True
+                response["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"inin-correlation-id", correlation_id.encode()))
+                headers.extend(state.get("ratelimit") or [])
+                message = {**message, "headers": headers}
+            elif (
+                message["type"] == "http.response.body" and response["truncate"] and response["status"] == 200
+            ):
+                body = message.get("body", b"")
+                await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+                response["dropped"] = _abort_connection(receive)
+                if not response["dropped"]:
+                    raise ConnectionAbortedError("truncated download (no transport to close)")
+                await asyncio.sleep(0)
+                return
+            await send(message)
+
+        try:
+            if (
+                not path.startswith(ADMIN_PREFIX) or path.startswith(DOWNLOADS_PREFIX)
+            ) and await self._apply_faults(scope, receive, send_with_headers, state, response):
+                return
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if response["dropped"]:
+                return
+            sandbox.stats.record_unhandled_error()
+            log.exception("unhandled error on %s %s (correlation id %s)", method, path, correlation_id)
+            if not response["started"]:
+                await default_error(500, correlation_id)(scope, receive, send_with_headers)
+        finally:
+            template = getattr(scope.get("route"), "path", None) or self._template(scope)
+            status = "dropped" if response["dropped"] else response["status"]
+            sandbox.stats.record_request(f"{method} {template}", status)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s -> %s token=%s correlation=%s",
+                    method,
+                    path,
+                    status,
+                    _token_tag(scope),
+                    correlation_id,
+                )
+
+    def _template(self, scope: Scope) -> str:
+        """The route template of a request the router never saw (answered by a fault)."""
+        for route in getattr(self.app, "routes", []):
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                return str(getattr(route, "path", "(unmatched)"))
+        return "(unmatched)"
+
+    async def _apply_faults(
+        self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], response: dict[str, Any]
+    ) -> bool:
+        """Apply the faults that fire for this request; True when the request is fully answered."""
+        sandbox = self.sandbox
+        for rule in sandbox.faults.draw(scope["method"], scope["path"]):
+            sandbox.stats.record_fault(rule.kind)
+            if rule.kind == "slow":
+                await asyncio.sleep(rule.delay_seconds / sandbox.config.time_scale)
+            elif rule.kind == "drop_connection":
+                response["dropped"] = _abort_connection(receive)
+                if not response["dropped"]:
+                    raise ConnectionAbortedError("dropped connection (no transport to close)")
+                await asyncio.sleep(0)
+                return True
+            elif rule.kind == "truncate_download":
+                response["truncate"] = True
+            elif rule.kind == "revoke_token":
+                authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+                if authorization[:7].lower() == "bearer ":
+                    sandbox.tokens.revoke(authorization[7:].strip())
+            elif rule.kind in ("fail_job", "expire_job"):
+                state.setdefault("job_faults", set()).add(rule.kind)
+            elif rule.kind in ERROR_FAULTS:
+                await self._error_fault(rule.kind, rule.retry_after, scope, receive, send, state)
+                return True
+        return False
+
+    @staticmethod
+    async def _error_fault(
+        kind: str, retry_after: int | None, scope: Scope, receive: Receive, send: Send, state: dict[str, Any]
+    ) -> None:
+        status, code = ERROR_FAULTS[kind]
+        correlation_id = state["correlation_id"]
+        headers: dict[str, str] = {}
+        if kind == "rate_limit_429" and retry_after is None:
+            retry_after = 1
+        if retry_after is not None and kind != "legacy_429":
+            headers[wire.HEADER_RETRY_AFTER] = str(retry_after)
+        if kind == "legacy_429":
+            reply = error_response(
+                429,
+                code,
+                "Rate limit exceeded the maximum [300] requests within [60] seconds",
+                correlation_id,
+            )
+        elif kind == "rate_limit_429":
+            message = f"Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds"
+            reply = error_response(429, code, message, correlation_id, headers)
+        else:
+            reply = default_error(status, correlation_id, headers)
+        await reply(scope, receive, send)
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (unknown route, wrong method) as ErrorBody."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return default_error(status, request.state.correlation_id)
+
+
+async def unhandled(request: Request, exc: Exception) -> Response:
+    """Any bug becomes a 500 ErrorBody (Starlette re-raises; SandboxMiddleware logs and counts it)."""
+    return default_error(500, request.state.correlation_id)
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(
+        exc.status, exc.code, exc.message, request.state.correlation_id, exc.headers, exc.field_name
+    )

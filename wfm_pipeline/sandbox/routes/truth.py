@@ -1,0 +1,104 @@
+"""Truth routes (no auth; for tests and benchmarks): the org model, schedules and timelines, unclipped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from wfm_pipeline import wire
+from wfm_pipeline.sandbox.errors import bad_request, format_ts, json_response, not_found, parse_ts
+from wfm_pipeline.sandbox.state import sandbox_of
+
+
+async def truth_org(request: Request) -> Response:
+    org = sandbox_of(request).org
+    return json_response(
+        {
+            "businessUnits": [
+                {"id": bu.id, "name": bu.name, "divisionId": bu.division_id} for bu in org.business_units
+            ],
+            "managementUnits": [
+                {
+                    "id": mu.id,
+                    "name": mu.name,
+                    "businessUnitId": mu.business_unit_id,
+                    "timeZone": mu.time_zone,
+                    "userIds": org.agent_ids(mu.id),
+                }
+                for mu in org.management_units
+            ],
+        }
+    )
+
+
+def truth_window(request: Request) -> tuple[str, datetime, datetime]:
+    sandbox = sandbox_of(request)
+    user_id = request.query_params.get("userId", "")
+    if sandbox.org.agent(user_id) is None:
+        raise not_found(f"user {user_id!r} not found")
+    start = parse_ts(request.query_params.get("start"), "start")
+    end = parse_ts(request.query_params.get("end"), "end")
+    if start >= end or end - start > timedelta(days=400):
+        raise bad_request(
+            "start must be before end, and the window at most 400 days", wire.ERROR_INVALID_VALUE
+        )
+    return user_id, start, end
+
+
+async def truth_schedule(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    user_id, start, end = truth_window(request)
+    activities = await sandbox.compute(sandbox.org.schedule, user_id, start, end)
+    return json_response(
+        {
+            "activities": [
+                {
+                    "startTime": format_ts(a.start),
+                    "endTime": format_ts(a.end),
+                    "category": a.category,
+                    "activityCodeId": a.activity_code_id,
+                    "secondaryPresenceId": a.secondary_presence_id,
+                }
+                for a in activities
+            ]
+        }
+    )
+
+
+async def truth_timeline(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    user_id, start, end = truth_window(request)
+    presence = await sandbox.compute(sandbox.org.presence, user_id, start, end)
+    routing = await sandbox.compute(sandbox.org.routing, user_id, start, end)
+    return json_response(
+        {
+            "primaryPresence": [
+                {
+                    "startTime": format_ts(s.start),
+                    "endTime": format_ts(s.end),
+                    "systemPresence": s.system_presence,
+                    "organizationPresenceId": s.organization_presence_id,
+                }
+                for s in presence
+            ],
+            "routingStatus": [
+                {
+                    "startTime": format_ts(s.start),
+                    "endTime": format_ts(s.end),
+                    "routingStatus": s.routing_status,
+                }
+                for s in routing
+            ],
+        }
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/sandbox/truth/org", truth_org, methods=["GET"]),
+        Route("/sandbox/truth/schedule", truth_schedule, methods=["GET"]),
+        Route("/sandbox/truth/timeline", truth_timeline, methods=["GET"]),
+    ]
