@@ -225,7 +225,7 @@ def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
 
     # Tables: every day present, no duplicate rows.
     days = set(partition_keys())
-    with duckdb.connect(str(stack.data_dir / "wfm.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(stack.data_dir / "warehouse.duckdb"), read_only=True) as con:
         for table in ("adherence_daily", "agent_occupancy", "routing_status_segments", "presence_segments"):
             loaded = {
                 str(d) for (d,) in con.execute(f"SELECT DISTINCT local_date FROM wfm.{table}").fetchall()

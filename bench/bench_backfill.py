@@ -1,0 +1,218 @@
+"""Backfill benchmark (not a test): a year of the default org through the real `wfm-pipeline dev`, against
+the sandbox's `realistic` limits compressed with --time-scale, beside the report's approach.
+
+    .venv/bin/python -m bench.bench_backfill [--days 365] [--time-scale 60] [--baseline-minutes 5]
+
+Measures wall time and its ratio to the lower bound the sandbox's limits imply, requests per day, retries,
+429s and peak memory of the whole process tree; then the rows/s of the cleaning transforms against DuckDB's
+own `read_json` of the same raw files. Prints markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
+
+from bench import cleaning, report_baseline
+from wfm_pipeline import wire
+from wfm_pipeline_tests.e2e.devstack import DevStack
+
+BACKFILL_START = date(2024, 1, 1)
+SENSORS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { id name } } } } }"
+STOP_SENSOR = "mutation($id: String!) { stopSensor(id: $id) { __typename } }"
+LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status } } }"""
+ASSETS = "{ assetNodes { assetKey { path } } }"
+
+
+class TreeMemorySampler(threading.Thread):
+    """Peak of the summed RSS of every process of one stack (found by its DAGSTER_HOME)."""
+
+    def __init__(self, stack: DevStack, interval: float = 1.0) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.interval, self.peak_mib = stack, interval, 0.0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        marker = f"DAGSTER_HOME={self.stack.dagster_home}".encode()
+        while not self._stop.wait(self.interval):
+            total_kib = 0
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                try:
+                    if marker not in (proc / "environ").read_bytes().split(b"\0"):
+                        continue
+                    status = (proc / "status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmRSS:"):
+                        total_kib += int(line.split()[1])
+            self.peak_mib = max(self.peak_mib, total_kib / 1024)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=10)
+
+
+@dataclass(frozen=True)
+class LowerBound:
+    seconds: float
+    jobs: int
+    binding: str
+
+
+def lower_bound(limits: dict[str, Any], days: int, time_zones: int, agents_per_zone: list[int]) -> LowerBound:
+    """The fastest any client could finish: the adherence jobs Genesys requires (<= 7 days with exceptions,
+    one time zone per job) plus one users-details job, paced by the submission quota, the concurrent-jobs cap
+    and the job latencies (all in wall-clock seconds under the sandbox's time scale)."""
+    windows = math.ceil(days / wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS)
+    jobs = windows * time_zones + 1
+    quota, window = limits["job_submission_quota"], limits["job_submission_window_seconds"]
+    latency = [
+        limits["adherence_latency_base_seconds"]
+        + limits["adherence_latency_per_agent_day_seconds"] * agents * wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS
+        for agents in agents_per_zone
+        for _ in range(windows)
+    ]
+    quota_bound = ((jobs - 1) // quota) * window + min(latency)
+    concurrency_bound = sum(latency) / limits["max_concurrent_jobs"]
+    if quota_bound >= concurrency_bound:
+        return LowerBound(quota_bound, jobs, "job submission quota")
+    return LowerBound(concurrency_bound, jobs, "concurrent jobs cap")
+
+
+def _graphql(stack: DevStack, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    return stack.graphql(query, variables)
+
+
+def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[str, Any]:
+    stack = DevStack(root=workdir / "pipeline", sandbox_args=f"--profile realistic --time-scale {time_scale}")
+    stack.start()
+    sampler = TreeMemorySampler(stack)
+    sampler.start()
+    try:
+        # The bench measures the backfill alone: switch the automation off, as a user would in the UI.
+        for repo in _graphql(stack, SENSORS_QUERY)["repositoriesOrError"]["nodes"]:
+            for sensor in repo["sensors"]:
+                _graphql(stack, STOP_SENSOR, {"id": sensor["id"]})
+        keys = [(BACKFILL_START + timedelta(days=i)).isoformat() for i in range(days)]
+        assets = [{"path": n["assetKey"]["path"]} for n in _graphql(stack, ASSETS)["assetNodes"]]
+        started = time.monotonic()
+        launched = _graphql(
+            stack, LAUNCH, {"p": {"partitionNames": keys, "assetSelection": assets, "fromFailure": False}}
+        )["launchPartitionBackfill"]
+        if launched["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill not launched: {launched}")
+        status = ""
+        while status not in {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}:
+            time.sleep(2.0)
+            status = _graphql(stack, STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"][
+                "status"
+            ]
+        wall = time.monotonic() - started
+        with httpx.Client(base_url=stack.sandbox_url, timeout=30) as http:
+            stats = http.get("/sandbox/stats").json()
+            limits = http.get("/sandbox/limits").json()["effectiveWallClock"]
+            org = http.get("/sandbox/truth/org").json()
+    finally:
+        sampler.stop()
+        stack.stop()
+    client_metrics = _client_metrics(stack.dagster_home)
+    zones: dict[str, int] = {}
+    for unit in org["managementUnits"]:
+        zones[unit["timeZone"]] = zones.get(unit["timeZone"], 0) + len(unit["userIds"])
+    bound = lower_bound(limits, days, len(zones), list(zones.values()))
+    api_requests = sum(
+        count
+        for route, by_status in stats["requests"].items()
+        if route.startswith("/api/v2")
+        for count in by_status.values()
+    )
+    return {
+        "status": status,
+        "wall_seconds": wall,
+        "bound": bound,
+        "api_requests": api_requests,
+        "jobs": sum(stats["jobsCreated"].values()),
+        "throttled": stats["rateLimitedTotal"],
+        "retries": client_metrics.get("retries", 0),
+        "peak_mib": sampler.peak_mib,
+        "data_dir": stack.data_dir,
+    }
+
+
+def _client_metrics(dagster_home: Path) -> dict[str, float]:
+    """Client accounting summed over the export assets' materializations."""
+    instance = DagsterInstance.from_config(str(dagster_home))
+    totals: dict[str, float] = {}
+    records = instance.get_event_records(
+        EventRecordsFilter(event_type=DagsterEventType.ASSET_MATERIALIZATION)
+    )
+    for record in records:
+        materialization = record.asset_materialization
+        if materialization is None or not materialization.asset_key.path[-1].endswith("_export_jobs"):
+            continue
+        for name in ("requests", "retries", "throttled_429s", "waited_seconds"):
+            value = materialization.metadata.get(name)
+            if value is not None:
+                totals[name] = totals.get(name, 0) + float(value.value)
+    return totals
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--time-scale", type=float, default=60.0)
+    parser.add_argument("--baseline-minutes", type=float, default=5.0)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="wfm-bench-") as tmp:
+        workdir = Path(tmp)
+        pipeline = run_pipeline_backfill(args.days, args.time_scale, workdir)
+        baseline = report_baseline.run(
+            days=args.days, time_scale=args.time_scale, budget_seconds=args.baseline_minutes * 60
+        )
+        cleaning_rates = cleaning.measure(pipeline["data_dir"])
+
+    bound: LowerBound = pipeline["bound"]
+    ratio = pipeline["wall_seconds"] / bound.seconds
+    baseline_ratio = f"{baseline['projected_seconds'] / bound.seconds:.2f}" + (
+        "" if baseline["finished"] else " (projected)"
+    )
+    lines = [
+        f"### Backfill of {args.days} days, sandbox `realistic` at --time-scale {args.time_scale:g}",
+        "",
+        "| measure | wfm-pipeline (dagster dev backfill) | report's approach (baseline) |",
+        "|---|---|---|",
+        f"| outcome | backfill {pipeline['status']} | {baseline['summary']} |",
+        f"| wall time | {pipeline['wall_seconds']:.0f} s | {baseline['wall_text']} |",
+        f"| lower bound ({bound.binding}, {bound.jobs} jobs) | {bound.seconds:.0f} s | same |",
+        f"| ratio to the lower bound (target <= 1.25) | {ratio:.2f} | {baseline_ratio} |",
+        f"| API requests per day | {pipeline['api_requests'] / args.days:.1f} "
+        f"| {baseline['requests_per_day']:.1f} |",
+        f"| export jobs | {pipeline['jobs']} | {baseline['jobs']} |",
+        f"| client retries | {pipeline['retries']:.0f} | {baseline['retries']} |",
+        f"| 429s served (target 0) | {pipeline['throttled']} | {baseline['throttled']} |",
+        f"| peak memory, whole process tree | {pipeline['peak_mib']:.0f} MiB | n/a |",
+        "",
+        cleaning_rates,
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(main())
