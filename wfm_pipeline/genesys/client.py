@@ -14,6 +14,7 @@ import httpx
 from wfm_pipeline import wire
 from wfm_pipeline.genesys.auth import TokenCache
 from wfm_pipeline.genesys.budget import SharedBudget, budget_key
+from wfm_pipeline.genesys.errors import ConfigurationError
 from wfm_pipeline.genesys.files import ExportedFile
 from wfm_pipeline.genesys.jobs import ExportJobs
 from wfm_pipeline.genesys.metrics import RequestMetrics
@@ -131,7 +132,19 @@ class GenesysClient:
     # --- export jobs ---
     def start_adherence_exports(self, request: AdherenceExportRequest) -> list[ExportJob]:
         """One bulk job per (window <= 7/31 days, time zone); resumes persisted jobs for the same body."""
-        return [self._jobs.start("adherence", plan.body) for plan in plan_adherence_jobs(request)]
+        plans = plan_adherence_jobs(request)
+        self._check_job_count(len(plans))
+        return [self._jobs.start("adherence", plan.body) for plan in plans]
+
+    def _check_job_count(self, count: int) -> None:
+        # Each started job holds a slot until it is downloaded; more than the cap in one call would wait
+        # forever for slots only this caller can free.
+        if count > self.settings.max_jobs_in_flight:
+            raise ConfigurationError(
+                f"this request needs {count} export jobs at once but max_jobs_in_flight is "
+                f"{self.settings.max_jobs_in_flight}: split it (run_export batches automatically) or raise "
+                "ClientSettings.max_jobs_in_flight"
+            )
 
     def start_user_details_exports(self, request: UserDetailsExportRequest) -> list[ExportJob]:
         """Jobs for [start, end) clamped to dataAvailabilityDate; the last job carries what was left out.
@@ -140,6 +153,7 @@ class GenesysClient:
         if kept is None:
             return []
         windows = split_interval(kept[0], kept[1], self.settings.user_details_max_window)
+        self._check_job_count(len(windows))
         jobs = []
         for position, (start, end) in enumerate(windows):
             body = user_details_body(start, end, request.user_ids)

@@ -77,24 +77,11 @@ class ExportJobs:
             known = self.registry.get(key)
             max_age = self.settings.job_resume_max_age.total_seconds()
             recent = known is not None and time.time() - known.submitted_at < max_age
-            if known is not None and recent and known.status == DOWNLOADED:
-                # Already downloaded (e.g. by a run killed later on): download() reuses the files.
+            if known is not None and recent and (known.status == DOWNLOADED or not known.finished):
+                if known.status != DOWNLOADED:  # downloaded jobs hold no slot: download() reuses their files
+                    self.budget.acquire_job_slot(key)
                 self.metrics.jobs_resumed += 1
-                return ExportJob(
-                    kind=kind,
-                    job_id=known.job_id,
-                    window_start=window_start,
-                    window_end=window_end,
-                    request=body,
-                    submitted_at=datetime.fromtimestamp(known.submitted_at, UTC),
-                    status=DOWNLOADED,
-                    left_out=left_out,
-                    key=key,
-                )
-            if known is not None and recent and not known.finished:
-                self.budget.acquire_job_slot(key)
-                self.metrics.jobs_resumed += 1
-                logger.info("resuming %s job %s", kind, known.job_id)
+                logger.info("resuming %s job %s (%s)", kind, known.job_id, known.status)
                 return ExportJob(
                     kind=kind,
                     job_id=known.job_id,

@@ -14,6 +14,7 @@ from wfm_pipeline.genesys import (
     AuthenticationError,
     BadRequestError,
     ClientSettings,
+    ConfigurationError,
     ExportJobFailed,
     GenesysClient,
     ManagementUnit,
@@ -304,3 +305,17 @@ def test_user_aggregates_split_at_100_users(client: GenesysClient, fake: FakeGen
     assert fake.count("POST", "/api/v2/analytics/users/aggregates/query") == 3
     assert [r["group"]["userId"] for r in result["results"]] == users
     assert result["systemToOrganizationMappings"] == {"ON_QUEUE": ["org-1"]}
+
+
+def test_more_jobs_than_slots_in_one_start_is_refused_up_front(
+    tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
+) -> None:
+    settings = fake_settings.with_overrides(max_jobs_in_flight=2)
+    request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 22))  # three 7-day windows
+    with new_client(tmp_path, fake, settings, sleeps) as client:
+        with pytest.raises(ConfigurationError) as caught:
+            client.start_adherence_exports(request)
+        assert "max_jobs_in_flight" in str(caught.value)
+        assert fake.submissions == []
+        result = client.run_export(request, tmp_path / "out")  # run_export batches instead
+        assert len(result.jobs) == 3 and len(fake.submissions) == 3

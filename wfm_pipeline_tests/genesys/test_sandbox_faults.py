@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from wfm_pipeline import wire
 from wfm_pipeline.genesys import (
     AdherenceExportRequest,
+    AuthenticationError,
+    ClientSettings,
     ExportJobFailed,
     GenesysClient,
     GenesysError,
     NetworkError,
+    PermissionDeniedError,
     RateLimitedError,
     ServerError,
     UserDetailsExportRequest,
@@ -43,9 +49,9 @@ def test_transient_fault_is_retried_to_success(
         assert {u.id for u in units} == {m["id"] for m in sandbox_admin.org()["managementUnits"]}
         assert client.metrics.retries == 2
         assert client.metrics.throttled == (2 if kind == "legacy_429" else 0)
-    # The sandbox files faulted requests under "(unmatched)", so count them through the fault counter.
-    assert sandbox_admin.stats()["faults"][kind] == 2
-    assert sandbox_admin.stats()["requests"][MU_STATS] == {"200": 1}
+    stats = sandbox_admin.stats()
+    assert stats["faults"][kind] == 2  # both faulted attempts were retried ...
+    assert stats["requests"][MU_STATS].get("200") == 1  # ... and the third one succeeded
 
 
 @pytest.mark.parametrize(
@@ -170,3 +176,29 @@ def test_expiring_adherence_download_urls_lead_to_a_fresh_job(
         )
     assert len(result.files) == 1 and complete_file(result.files[0].path) is not None
     assert sandbox_admin.stats()["jobsCreated"]["adherence"] == 2
+
+
+def test_wrong_secret_is_an_authentication_error_naming_the_secret(
+    sandbox_admin: SandboxAdmin, tmp_path: Path
+) -> None:
+    settings = ClientSettings(
+        client_id=wire.SANDBOX_CLIENT_ID, client_secret="wrong", api_base_url=sandbox_admin.base_url
+    )
+    with GenesysClient(settings, tmp_path / "state") as client, pytest.raises(AuthenticationError) as caught:
+        client.management_units()
+    assert "ClientSettings.client_secret" in str(caught.value)
+    assert caught.value.code == wire.OAUTH_ERROR_INVALID_CLIENT
+
+
+def test_missing_permission_is_named(start_sandbox: Callable[..., Any], tmp_path: Path) -> None:
+    limited = start_sandbox(time_scale=60, agents=4, client=["limited:limited-secret:wfm:agent:view"])
+    settings = ClientSettings(
+        client_id="limited", client_secret="limited-secret", api_base_url=limited.base_url
+    )
+    with GenesysClient(settings, tmp_path / "state") as client:
+        unit = client.management_units()[0]
+        with pytest.raises(PermissionDeniedError) as caught:
+            client.start_adherence_exports(AdherenceExportRequest([unit], date(2024, 3, 4), date(2024, 3, 5)))
+        assert caught.value.missing_permissions == (wire.PERMISSION_HISTORICAL_ADHERENCE_VIEW,)
+        assert caught.value.status == 403 and caught.value.correlation_id
+        assert client.budget.jobs_in_flight() == 0

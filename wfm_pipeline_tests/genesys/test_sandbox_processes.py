@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from wfm_pipeline.genesys.files import SIDECAR_SUFFIX, complete_file
 from wfm_pipeline_tests.genesys.sandbox_helpers import SandboxAdmin
@@ -19,19 +21,40 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN_RATE = "token.rate.per.minute"
 
 
+_spawned: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftover_workers() -> Iterator[None]:
+    """A failing assertion must not leave a worker running: kill whatever this test started and left."""
+    yield
+    while _spawned:
+        process = _spawned.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
 def spawn(config: dict[str, Any]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "wfm_pipeline_tests.genesys.worker", json.dumps(config)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    _spawned.append(process)
+    return process
 
 
 def finish(process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    output, _ = process.communicate(timeout=timeout)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()  # never leave a worker behind
+        process.communicate(timeout=30)
+        raise
     assert process.returncode == 0, output.decode(errors="replace")[-3000:]
 
 
@@ -230,3 +253,17 @@ def test_kill_9_while_downloading_leaves_no_partial_file_and_rerun_completes(
     assert len(data_files) == 2 and all(complete_file(p) is not None for p in data_files)
     managed = {json.loads(p.read_bytes())["managementUnitId"] for p in data_files}
     assert managed == {u["id"] for u in units}
+
+
+def test_jobs_in_flight_cap_is_shared_by_processes(sandbox_admin: SandboxAdmin, tmp_path: Path) -> None:
+    sandbox_admin.set_limits(adherence_latency_base_seconds=60)  # 1 s wall per job: the jobs overlap
+    configs = [hammer_config(sandbox_admin, tmp_path, i, seconds=4.0) for i in range(4)]
+    for config in configs:
+        config["settings"]["max_jobs_in_flight"] = 2
+    workers = [spawn(config) for config in configs]
+    for worker in workers:
+        finish(worker)
+    stats = sandbox_admin.stats()
+    assert stats["jobsCreated"]["adherence"] >= 4  # every process exported something ...
+    assert stats["peakConcurrentJobs"] <= 2  # ... yet never more than two jobs ran at once, across processes
+    assert stats["rateLimitedTotal"] == 0

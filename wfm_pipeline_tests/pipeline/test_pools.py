@@ -46,8 +46,10 @@ def test_concurrent_runs_respect_pool_limits(tmp_path: Path, small_sandbox) -> N
 
     script = textwrap.dedent(
         f"""
-        import sys, warnings
+        import faulthandler, sys, warnings
         warnings.filterwarnings("ignore")
+        # a stuck run dumps every thread's stack and exits instead of hanging the test
+        faulthandler.dump_traceback_later(240, exit=True)
         from pathlib import Path
         import dagster as dg
         from wfm_pipeline_tests.pipeline.conftest import Workspace
@@ -62,7 +64,7 @@ def test_concurrent_runs_respect_pool_limits(tmp_path: Path, small_sandbox) -> N
         for day in DAYS
     ]
     try:
-        outcomes = [(run.wait(timeout=400), run.stderr.read() if run.stderr else "") for run in runs]
+        outcomes = [(run.wait(timeout=300), run.stderr.read() if run.stderr else "") for run in runs]
     finally:
         for run in runs:  # bounded: never leave a stuck run behind
             if run.poll() is None:
