@@ -71,6 +71,16 @@ def _install_instance_config(dagster_home: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def _apply_pool_limits(dagster_home: Path) -> dict[str, int]:
+    """Per-pool limits live in the instance database, not in dagster.yaml: write ours before starting."""
+    from dagster import DagsterInstance
+
+    from wfm_pipeline.defs.pools import apply_pool_limits
+
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        return apply_pool_limits(instance)
+
+
 def _stop(process: subprocess.Popen[bytes], name: str) -> None:
     """SIGINT the child's process group, then SIGTERM, then SIGKILL: no orphan survives."""
     if process.poll() is None:
@@ -137,6 +147,8 @@ def run(argv: list[str] | None = None) -> int:
         return 1
 
     _install_instance_config(paths.dagster_home)
+    pools = _apply_pool_limits(paths.dagster_home)
+    print("pool limits: " + ", ".join(f"{pool}={limit}" for pool, limit in pools.items()), flush=True)
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DAGSTER_HOME=str(paths.dagster_home), WFM_DATA_DIR=str(paths.data_dir))
 
