@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_client.py [--processes 4] [--windows 8] [--allowed 120] [--window 6]
 
-Against a `fast` sandbox whose per-token limit is ``--allowed`` requests per ``--window`` wall seconds:
+Against a `fast` sandbox whose per-token limit is ``--allowed`` requests per ``--window`` wall seconds. The
+clients run on their default settings: their budget comes from the limits the sandbox reports.
 1. extraction cost: one process exports adherence (every management unit) and user details for some days;
    reports API requests per extracted day;
 2. request-bound: ``--processes`` processes sharing one state dir (one client id, one token) export and read
@@ -41,30 +42,36 @@ def api_requests(stats: dict[str, Any]) -> int:
     return total
 
 
-def settings_for(base_url: str, allowed: int, window: float) -> ClientSettings:
-    """Settings a user would write for this sandbox: its token limit and its (modelled) job throttles."""
-    import httpx
-
-    wall = httpx.get(base_url + "/sandbox/limits").json()["effectiveWallClock"]
-    return ClientSettings.for_sandbox(
-        base_url,
-        requests_per_window=allowed,
-        window_seconds=window,
-        submissions_per_window=int(wall["job_submission_quota"]),
-        submission_window_seconds=float(wall["job_submission_window_seconds"]),
-        max_jobs_in_flight=min(8, int(wall["max_concurrent_jobs"])),
-        poll_initial_seconds=0.1,
-        poll_cap_seconds=1.0,
-    )
+def settings_for(base_url: str) -> ClientSettings:
+    """The client's defaults: its budget comes from the limits the sandbox reports (limits discovery)."""
+    return ClientSettings.for_sandbox(base_url, poll_initial_seconds=0.1, poll_cap_seconds=1.0)
 
 
-def extraction_cost(base_url: str, allowed: int, window: float, days: int) -> dict[str, float]:
+def describe_budget(base_url: str) -> dict[str, float]:
+    """What discovery made of the sandbox's limits (one client, its own state dir)."""
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        GenesysClient(settings_for(base_url), Path(scratch)) as client,
+    ):
+        client.management_units()
+        budget = client.budget
+        return {
+            "allowed": budget.allowed,
+            "window": budget.window_seconds,
+            "limit": budget.limit,
+            "submissions": budget.submissions_per_window,
+            "submission_window": budget.submission_window_seconds,
+            "jobs": budget.max_jobs_in_flight,
+        }
+
+
+def extraction_cost(base_url: str, days: int) -> dict[str, float]:
     import httpx
 
     httpx.post(base_url + "/sandbox/stats/reset")
     with (
         tempfile.TemporaryDirectory() as scratch,
-        GenesysClient(settings_for(base_url, allowed, window), Path(scratch) / "state") as client,
+        GenesysClient(settings_for(base_url), Path(scratch) / "state") as client,
     ):
         units = client.management_units()
         started = time.monotonic()
@@ -90,10 +97,8 @@ def extraction_cost(base_url: str, allowed: int, window: float, days: int) -> di
     }
 
 
-def request_bound_worker(
-    base_url: str, allowed: int, window: float, state_dir: str, seconds: float, index: int, spans: Any
-) -> None:
-    with GenesysClient(settings_for(base_url, allowed, window), Path(state_dir)) as client:
+def request_bound_worker(base_url: str, state_dir: str, seconds: float, index: int, spans: Any) -> None:
+    with GenesysClient(settings_for(base_url), Path(state_dir)) as client:
         units = client.management_units()
         first_request = time.time()
         deadline = time.monotonic() + seconds
@@ -126,9 +131,7 @@ def request_bound(
     seconds = 60.0 + window * (windows + 4)  # start-up on a busy 2-core machine, then the measurement
     with tempfile.TemporaryDirectory() as state_dir:
         workers = [
-            context.Process(
-                target=request_bound_worker, args=(base_url, allowed, window, state_dir, seconds, i, spans)
-            )
+            context.Process(target=request_bound_worker, args=(base_url, state_dir, seconds, i, spans))
             for i in range(processes)
         ]
         for worker in workers:
@@ -178,7 +181,8 @@ def main() -> None:
         agents=args.agents,
         limit=[f"token_rate_per_minute={args.allowed}"],
     ) as sandbox:
-        cost = extraction_cost(sandbox.base_url, args.allowed, args.window, args.days)
+        discovered = describe_budget(sandbox.base_url)
+        cost = extraction_cost(sandbox.base_url, args.days)
         bound = request_bound(sandbox.base_url, args.allowed, args.window, args.processes, args.windows)
     per_day = cost["api_requests"] / cost["days"]
     print(
@@ -187,6 +191,14 @@ def main() -> None:
     )
     print("| measure | value |")
     print("| --- | --- |")
+    print(
+        f"| discovered budget: allowed / window / our limit | {discovered['allowed']:.0f} / "
+        f"{discovered['window']:g} s / {discovered['limit']:.0f} |"
+    )
+    print(
+        f"| discovered jobs: submissions / window, in flight | {discovered['submissions']:.0f} / "
+        f"{discovered['submission_window']:g} s, {discovered['jobs']:.0f} |"
+    )
     print(f"| extraction: days exported (adherence, all MUs + user details) | {cost['days']:.0f} |")
     print(
         f"| extraction: API requests (adherence / user details) | {cost['adherence_requests']:.0f} / "

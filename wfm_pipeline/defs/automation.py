@@ -35,6 +35,11 @@ class PlannedRun:
     reason: str
 
 
+def _latest_local_end(time_zones: Sequence[str], key: str) -> datetime:
+    day = date.fromisoformat(key)
+    return utc_span_of_days(time_zones, day, day)[1]
+
+
 def plan_runs(
     partition_keys: Sequence[str],
     time_zones: Sequence[str],
@@ -46,11 +51,7 @@ def plan_runs(
 ) -> tuple[list[PlannedRun], str | None]:
     """Pure planning step of the sensor; returns the runs and the new ``last_refresh_on`` cursor value."""
     recent = list(partition_keys)[-lookback_days:]
-    available = [
-        key
-        for key in recent
-        if utc_span_of_days(time_zones, *(date.fromisoformat(key),) * 2)[1] <= available_until
-    ]
+    available = [key for key in recent if _latest_local_end(time_zones, key) <= available_until]
     runs = [
         PlannedRun(key, f"initial:{key}", "available, not materialized")
         for key in available

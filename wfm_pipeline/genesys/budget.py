@@ -75,12 +75,25 @@ class RateLimitHeaders:
         )
 
 
+def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """``PRAGMA journal_mode=WAL``, retried: on a fresh file it needs an exclusive lock and does not wait on
+    the busy timeout, so processes starting together on a new state_dir can see "database is locked"."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 class _SharedState:
     """Key/value numbers and job slots in one SQLite file; every write is one IMMEDIATE transaction."""
 
     def __init__(self, path: Path) -> None:
         self._conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._conn)
         self._conn.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value REAL NOT NULL)")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS job_slots (slot TEXT PRIMARY KEY, acquired_at REAL NOT NULL)"
@@ -167,13 +180,61 @@ class SharedBudget:
             db_path=str(directory / f"{key}-requests.sqlite"),
             use_file_lock=True,
         )
+        self._submission_quota = max(1, submissions_per_window)
+        self._submission_window_ms = int(submission_window_seconds * 1000)
         self._submissions = SQLiteBucket.init_from_file(
-            [Rate(max(1, submissions_per_window), int(submission_window_seconds * 1000))],
+            [Rate(self._submission_quota, self._submission_window_ms)],
             table="submissions",
             db_path=str(directory / f"{key}-submissions.sqlite"),
             use_file_lock=True,
         )
         self._puts_since_leak = 0
+
+    # --- limits discovered after construction (see limits.py) ---------------------------------------------
+    def apply_limits(
+        self,
+        *,
+        token_allowed: int | None = None,
+        token_window_seconds: float | None = None,
+        submissions_per_window: int | None = None,
+        submission_window_seconds: float | None = None,
+        max_jobs_in_flight: int | None = None,
+    ) -> None:
+        """Replace the configured figures with discovered ones; None keeps the current value."""
+        if token_allowed is not None and token_allowed > 0:
+            self._configured_allowed = token_allowed
+        if token_window_seconds is not None and token_window_seconds > 0:
+            self._window_ms = max(1, round(token_window_seconds * 1000))
+            self._limit = -1  # force _sync_rate to install the new window
+            self._sync_rate()
+        if submissions_per_window is not None or submission_window_seconds is not None:
+            quota = submissions_per_window or self._submission_quota
+            window_ms = (
+                max(1, round(submission_window_seconds * 1000))
+                if submission_window_seconds
+                else self._submission_window_ms
+            )
+            self._submission_quota, self._submission_window_ms = max(1, quota), window_ms
+            self._submissions.rates = [Rate(self._submission_quota, window_ms)]
+        if max_jobs_in_flight is not None and max_jobs_in_flight > 0:
+            self._max_jobs = max_jobs_in_flight
+
+    @property
+    def window_seconds(self) -> float:
+        """The token window the request log paces over (the server's, when discovered)."""
+        return self._window_ms / 1000
+
+    @property
+    def submissions_per_window(self) -> int:
+        return self._submission_quota
+
+    @property
+    def submission_window_seconds(self) -> float:
+        return self._submission_window_ms / 1000
+
+    @property
+    def max_jobs_in_flight(self) -> int:
+        return self._max_jobs
 
     # --- what the server told us ---------------------------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ from wfm_pipeline.genesys.budget import SharedBudget, budget_key
 from wfm_pipeline.genesys.errors import ConfigurationError
 from wfm_pipeline.genesys.files import ExportedFile
 from wfm_pipeline.genesys.jobs import ExportJobs
+from wfm_pipeline.genesys.limits import DiscoveredLimits, LimitsCache, discover, fetch_with
 from wfm_pipeline.genesys.metrics import RequestMetrics
 from wfm_pipeline.genesys.models import (
     AdherenceExportRequest,
@@ -37,6 +38,10 @@ from wfm_pipeline.genesys.windows import (
     split_interval,
     user_details_body,
 )
+
+# Our clock stamps a submission before the server sees it; with variable latency a rolling window measured
+# from our stamps could admit one more than the server's. A little slack on the window absorbs that.
+SUBMISSION_WINDOW_GUARD_SECONDS = 0.5
 
 
 class GenesysClient:
@@ -80,6 +85,12 @@ class GenesysClient:
             self.metrics,
             **extra,
         )
+        self.limits: DiscoveredLimits | None = None  # what the org reported (None: not yet / nothing)
+        self._limits_cache = LimitsCache(
+            self.state_dir, self.budget.key, max_age_seconds=s.limits_cache_seconds
+        )
+        if s.discover_limits:
+            self._transport.before_first_use = self._discover_limits
         self._registry = JobRegistry(self.state_dir)
         self._jobs = ExportJobs(self._transport, self._registry, self.state_dir, **extra)
 
@@ -100,6 +111,42 @@ class GenesysClient:
     @property
     def tokens(self) -> TokenCache:
         return self._transport.tokens
+
+    # --- limits -------------------------------------------------------------------------------------------
+    def _discover_limits(self) -> None:
+        """Read the org's limits (or the host's cached copy) and size the budget by them (README rules)."""
+
+        def fetch_now() -> DiscoveredLimits:
+            return discover(fetch_with(lambda path: self._transport.request("GET", path)))
+
+        found = self._limits_cache.get_or_discover(fetch_now)
+        if found is None:
+            return
+        self.limits = found
+        s = self.settings
+        quota, window = found.submissions_max, found.submission_window_seconds
+        if quota is not None and window is not None:
+            window += SUBMISSION_WINDOW_GUARD_SECONDS
+            if s.is_configured("submissions_per_window") or s.is_configured("submission_window_seconds"):
+                # The stricter of each part: at most the configured rate and the reported one.
+                quota = min(quota, s.submissions_per_window)
+                window = max(window, s.submission_window_seconds)
+        concurrent = found.concurrent_jobs_max
+        if concurrent is not None and s.is_configured("max_jobs_in_flight"):
+            concurrent = min(concurrent, s.max_jobs_in_flight)
+        self.budget.apply_limits(
+            token_allowed=found.token_allowed,
+            token_window_seconds=found.token_window_seconds(s.requests_per_window),
+            submissions_per_window=quota,
+            submission_window_seconds=window,
+            max_jobs_in_flight=concurrent,
+        )
+
+    @property
+    def max_jobs_in_flight(self) -> int:
+        """Job slots in force: the setting, or the org's reported cap once discovered."""
+        self._transport.prepare()
+        return self.budget.max_jobs_in_flight
 
     # --- discovery ------------------------------------------------------------------------------------------
     def management_units(self) -> list[ManagementUnit]:
@@ -139,10 +186,11 @@ class GenesysClient:
     def _check_job_count(self, count: int) -> None:
         # Each started job holds a slot until it is downloaded; more than the cap in one call would wait
         # forever for slots only this caller can free.
-        if count > self.settings.max_jobs_in_flight:
+        cap = self.max_jobs_in_flight
+        if count > cap:
             raise ConfigurationError(
                 f"this request needs {count} export jobs at once but max_jobs_in_flight is "
-                f"{self.settings.max_jobs_in_flight}: split it (run_export batches automatically) or raise "
+                f"{cap}: split it (run_export batches automatically) or raise "
                 "ClientSettings.max_jobs_in_flight"
             )
 
@@ -185,7 +233,7 @@ class GenesysClient:
             bodies = [("user_details", user_details_body(s, e, request.user_ids), None) for s, e in windows]
         jobs: list[ExportJob] = []
         files: list[ExportedFile] = []
-        batch = max(1, self.settings.max_jobs_in_flight)
+        batch = max(1, self.max_jobs_in_flight)
         for first in range(0, len(bodies), batch):
             started = [self._jobs.start(kind, body, cut) for kind, body, cut in bodies[first : first + batch]]  # type: ignore[arg-type]
             for job in started:

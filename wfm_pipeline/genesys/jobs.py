@@ -70,6 +70,7 @@ class ExportJobs:
 
     # --- submit or resume -------------------------------------------------------------------------------
     def start(self, kind: ExportKind, body: dict[str, Any], left_out: LeftOut | None = None) -> ExportJob:
+        self.transport.prepare()  # job slots are sized by the discovered limits
         key = job_key(kind, body, self.settings.client_id, self.settings.api_host)
         window_start, window_end = _window_of(kind, body)
         # One process at a time decides "resume or submit" for a key, so two processes never both submit it.

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wfm_pipeline.genesys.budget import enable_wal
+
 DOWNLOADED = "Downloaded"  # registry-only status: every file of the job is on disk
 
 
@@ -42,7 +44,7 @@ class JobRegistry:
         self._conn = sqlite3.connect(
             Path(state_dir) / "jobs.sqlite", timeout=60.0, isolation_level=None, check_same_thread=False
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._conn)
         self._conn.execute(
             """CREATE TABLE IF NOT EXISTS jobs (
                 key TEXT PRIMARY KEY, kind TEXT NOT NULL, job_id TEXT NOT NULL, body TEXT NOT NULL,

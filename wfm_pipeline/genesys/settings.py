@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -31,11 +31,18 @@ class ClientSettings:
     client_secret_source: str = "ClientSettings.client_secret"
 
     # --- request budget (shared by every process using this client id + host) ---
+    # Where each figure comes from: see the README "Budget rules". In short, the org's reported limits
+    # (GET /api/v2/organizations/limits/namespaces/..., discovered on first use) and the
+    # inin-ratelimit-* headers win over these; the job throttles below, when set to something other than
+    # their default, cap what is reported (the stricter of the two is used).
+    discover_limits: bool = True
+    limits_cache_seconds: float = 300.0  # a discovery is shared through state_dir for this long
     requests_per_window: int = 300  # documented default: 300 requests per token per minute
     window_seconds: float = 60.0
     # Fraction of the server's allowance we use; the rest absorbs latency jitter and in-flight requests.
     safety_margin: float = 0.95
-    # Job submissions (a secondary throttle Genesys has but does not publish): per window, shared.
+    # Job submissions (a secondary throttle Genesys has but does not publish): per window, shared. Used as
+    # is when the org reports no quota (real Genesys); a reported quota replaces these defaults.
     submissions_per_window: int = 30
     submission_window_seconds: float = 60.0
     max_jobs_in_flight: int = 8
@@ -59,8 +66,9 @@ class ClientSettings:
     max_resubmissions: int = 2
     user_details_max_window: timedelta = timedelta(days=7)
     user_details_page_size: int = 100
-    # Registered jobs older than this are not resumed (Genesys retains job results for about a day).
-    job_resume_max_age: timedelta = timedelta(hours=20)
+    # Registered jobs older than this are not resumed: a retry within hours resumes the job it submitted,
+    # a re-materialization a day later submits a fresh one (its data may have changed since).
+    job_resume_max_age: timedelta = timedelta(hours=6)
 
     def __post_init__(self) -> None:
         if not self.login_base_url:
@@ -71,6 +79,10 @@ class ClientSettings:
             raise ConfigurationError("safety_margin must be in (0, 1]")
         if self.requests_per_window < 1 or self.window_seconds <= 0:
             raise ConfigurationError("requests_per_window and window_seconds must be positive")
+
+    def is_configured(self, name: str) -> bool:
+        """True when ``name`` differs from its default (a user's explicit choice caps discovered limits)."""
+        return getattr(self, name) != _DEFAULTS[name]
 
     @property
     def api_host(self) -> str:
@@ -123,6 +135,9 @@ class ClientSettings:
             client_id_source=f"environment variable {ENV_CLIENT_ID}",
             client_secret_source=f"environment variable {ENV_CLIENT_SECRET}",
         )
+
+
+_DEFAULTS: dict[str, object] = {f.name: f.default for f in fields(ClientSettings) if f.default is not MISSING}
 
 
 def login_url_for(api_base_url: str) -> str:

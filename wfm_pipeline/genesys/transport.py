@@ -143,6 +143,14 @@ class Transport:
         self._sleep = sleep
         self._clock = clock
         self.tokens = tokens_factory(self._mint_token)
+        # Run once, before the first API request or job slot (limits discovery; see GenesysClient).
+        self.before_first_use: Callable[[], None] | None = None
+
+    def prepare(self) -> None:
+        """Run the one-time ``before_first_use`` hook (cleared first, so its own requests do not recurse)."""
+        hook, self.before_first_use = self.before_first_use, None
+        if hook is not None:
+            hook()
 
     def _wait(self, seconds: float) -> None:
         self.metrics.waited_seconds += seconds
@@ -186,6 +194,8 @@ class Transport:
         submission: bool = False,
     ) -> httpx.Response:
         """Send one logical request; returns a 2xx response or raises a typed GenesysError."""
+        if budgeted:
+            self.prepare()
         url = path_or_url if "://" in path_or_url else self.settings.api_base_url + path_or_url
         response = self._send_with_retries(
             method,

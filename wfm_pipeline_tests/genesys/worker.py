@@ -3,6 +3,7 @@
 Modes:
 - ``hammer``: for ``seconds``, export one adherence day per loop and read MU user lists in between
   (request-bound), recording every request send and response (time, status, path) to ``events``.
+- ``jobs``: ``count`` one-day adherence exports in sequence, recording when each submission was sent.
 - ``export``: start the adherence export for ``days`` of every MU, write the job ids to ``jobs_file``, then
   wait for and download every job into ``dest`` (killed with -9 by the test at some point).
 """
@@ -71,10 +72,38 @@ def export(config: dict[str, Any], settings: ClientSettings) -> None:
         Path(config["done_file"]).write_text(json.dumps(client.metrics.as_dict()))
 
 
+def jobs(config: dict[str, Any], settings: ClientSettings) -> None:
+    """``count`` one-day adherence exports of one MU in sequence; records when each submission was sent."""
+    submissions: list[float] = []
+
+    def on_request(request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path.endswith("/adherence/historical/bulk"):
+            submissions.append(time.time())
+
+    with GenesysClient(settings, Path(config["state_dir"]), event_hooks={"request": [on_request]}) as client:
+        unit = client.management_units()[config["unit_index"]]
+        time.sleep(max(0.0, config.get("start_at", 0) - time.time()))
+        day = date.fromisoformat(config["first_day"])
+        for offset in range(config["count"]):
+            first = day + timedelta(days=offset)
+            client.run_export(
+                AdherenceExportRequest([unit], first, first + timedelta(days=1)), Path(config["dest"])
+            )
+        budget = {
+            "submissions_per_window": client.budget.submissions_per_window,
+            "submission_window_seconds": client.budget.submission_window_seconds,
+            "max_jobs_in_flight": client.budget.max_jobs_in_flight,
+        }
+        metrics = client.metrics.as_dict()
+    Path(config["out"]).write_text(
+        json.dumps({"submissions": submissions, "metrics": metrics, "budget": budget})
+    )
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     settings = ClientSettings.for_sandbox(config["base_url"], **config.get("settings", {}))
-    {"hammer": hammer, "export": export}[config["mode"]](config, settings)
+    {"hammer": hammer, "export": export, "jobs": jobs}[config["mode"]](config, settings)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,153 @@
+"""Check functions catch what they claim to (hand-made bad frames), and the raw store refuses files that do
+not match their manifest entry."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from wfm_pipeline.defs import checks
+from wfm_pipeline.defs.raw_store import ADHERENCE, DayManifest, RawFileEntry, RawFileError, RawStore
+from wfm_pipeline.transforms import ROUTING_STATUS_SEGMENTS_SCHEMA, ManagementUnitInfo, day_frame
+
+DAY = date(2024, 10, 27)  # Europe/Berlin: 25 h
+BERLIN = ManagementUnitInfo(id="mu", time_zone="Europe/Berlin", user_ids=("u1",))
+
+
+def at(hour: int, minute: int = 0, day: int = 27) -> datetime:
+    return datetime(2024, 10, day, hour, minute, tzinfo=UTC)
+
+
+def segments(rows: list[tuple[datetime, datetime]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "user_id": "u1",
+                "management_unit_id": "mu",
+                "local_date": DAY,
+                "routing_status": "IDLE",
+                "start_time": start,
+                "end_time": end,
+                "duration_seconds": (end - start).total_seconds(),
+                "status_start_time": start,
+            }
+            for start, end in rows
+        ],
+        schema=ROUTING_STATUS_SEGMENTS_SCHEMA,
+    )
+
+
+def test_overlap_check_flags_overlapping_segments_only() -> None:
+    assert checks.no_overlaps(checks.ROUTING_NO_OVERLAP, segments([(at(8), at(9)), (at(9), at(10))])).passed
+    bad = checks.no_overlaps(checks.ROUTING_NO_OVERLAP, segments([(at(8), at(9)), (at(8, 59), at(10))]))
+    assert not bad.passed and bad.metadata["overlaps"] == 1
+
+
+def test_day_total_allows_25_hours_on_the_dst_day_but_not_more() -> None:
+    days = day_frame([BERLIN], DAY, DAY)  # 2024-10-26T22:00Z .. 2024-10-27T23:00Z
+    full = segments([(at(22, day=26), at(23))])
+    assert checks.day_totals_within_day_length(checks.ROUTING_DAY_TOTAL, full, days).passed
+    doubled = segments([(at(22, day=26), at(23)), (at(10), at(11))])
+    assert not checks.day_totals_within_day_length(checks.ROUTING_DAY_TOTAL, doubled, days).passed
+
+
+def test_range_and_count_checks() -> None:
+    frame = pl.DataFrame({"adherence_percentage": [0.0, 100.0, None]})
+    assert checks.values_in_range(checks.ADHERENCE_IN_RANGE, frame, "adherence_percentage", 0, 100).passed
+    frame = pl.DataFrame({"adherence_percentage": [100.01]})
+    assert not checks.values_in_range(checks.ADHERENCE_IN_RANGE, frame, "adherence_percentage", 0, 100).passed
+    assert not checks.counts_equal(checks.ADHERENCE_ROW_COUNT, 3, 4).passed
+
+
+def test_occupancy_comparison_flags_a_one_minute_difference() -> None:
+    days = day_frame([ManagementUnitInfo(id="mu", time_zone="UTC", user_ids=("u1",))], DAY, DAY)
+    row = {
+        "user_id": "u1", "management_unit_id": "mu", "local_date": DAY, "grain": "PT30M",
+        "interval_start": at(8), "interval_end": at(8, 30), "idle_seconds": 600.0,
+        "interacting_seconds": 1200.0, "communicating_seconds": 0.0, "not_responding_seconds": 0.0,
+        "off_queue_seconds": 0.0,
+        "on_queue_seconds": 1800.0, "occupancy": 2 / 3,
+    }  # fmt: skip
+    table = pl.DataFrame([row])
+
+    def response(interacting_ms: int) -> dict:
+        metrics = [
+            {"metric": "tAgentRoutingStatus", "qualifier": "IDLE", "stats": {"sum": 600_000}},
+            {"metric": "tAgentRoutingStatus", "qualifier": "INTERACTING", "stats": {"sum": interacting_ms}},
+            {"metric": "tSystemPresence", "qualifier": "ON_QUEUE", "stats": {"sum": 1_800_000}},
+        ]
+        data = [{"interval": "2024-10-27T08:00:00.000Z/2024-10-27T08:30:00.000Z", "metrics": metrics}]
+        return {"results": [{"group": {"userId": "u1"}, "data": data}]}
+
+    same = checks.occupancy_matches_aggregates(
+        checks.OCCUPANCY_MATCHES_AGGREGATES, table, [(("u1",), response(1_200_000), "mu")], days, None
+    )
+    assert same.passed and same.metadata["intervals_compared"] == 1
+    off = checks.occupancy_matches_aggregates(
+        checks.OCCUPANCY_MATCHES_AGGREGATES, table, [(("u1",), response(1_140_000), "mu")], days, None
+    )
+    assert not off.passed and off.metadata["mismatched"] == 1
+
+
+def test_raw_store_quarantines_files_that_do_not_verify(tmp_path: Path) -> None:
+    store = RawStore(tmp_path)
+    path = store.files_dir(ADHERENCE) / "a.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'{"ok": true}')
+    good = RawFileEntry(store.relative(path), 12, hashlib.sha256(b'{"ok": true}').hexdigest(), 0)
+    assert store.load_json(good, ADHERENCE) == {"ok": True}
+
+    path.write_bytes(b'{"ok": tru')  # truncated after the manifest was written
+    with pytest.raises(RawFileError, match="sha256") as caught:
+        store.load_json(good, ADHERENCE)
+    assert caught.value.quarantined_to == tmp_path / "quarantine" / ADHERENCE / "a.json"
+    assert caught.value.quarantined_to.exists() and not path.exists()
+
+    path.write_bytes(b"not json")
+    bad_json = RawFileEntry(store.relative(path), 8, hashlib.sha256(b"not json").hexdigest(), 0)
+    with pytest.raises(RawFileError, match="not valid JSON"):
+        store.load_json(bad_json, ADHERENCE)
+    with pytest.raises(RawFileError, match="missing"):
+        store.load_json(bad_json, ADHERENCE)
+
+
+def test_manifests_round_trip_and_missing_days_are_named(tmp_path: Path) -> None:
+    store = RawStore(tmp_path)
+    manifest = DayManifest(ADHERENCE, DAY, (RawFileEntry("raw/x.json", 1, "ab", 2),), (BERLIN,))
+    store.write_manifest(manifest)
+    assert store.read_manifest(ADHERENCE, DAY) == manifest
+    assert json.loads(store.manifest_path(ADHERENCE, DAY).read_text())["day"] == "2024-10-27"
+    with pytest.raises(FileNotFoundError, match="2024-10-28"):
+        store.read_manifests(ADHERENCE, [DAY, date(2024, 10, 28)])
+
+
+def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
+    from dagster_duckdb import DuckDBResource
+
+    from wfm_pipeline import warehouse
+    from wfm_pipeline.defs.assets.tables import _write
+
+    resource = DuckDBResource(database=str(tmp_path / "w.duckdb"))
+    good = segments([(at(8), at(9))])
+    frames = [(warehouse.ROUTING_STATUS_SEGMENTS, good)]
+    passing = lambda connection: [checks.no_overlaps(checks.ROUTING_NO_OVERLAP, good)]  # noqa: E731
+    assert _write(resource, frames, DAY, DAY, passing)[0].passed
+
+    overlapping = segments([(at(10), at(12)), (at(11), at(13))])
+
+    def evaluate(connection):  # type: ignore[no-untyped-def]
+        stored = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
+        assert stored.height == 2  # the new rows are visible inside the transaction
+        return [checks.no_overlaps(checks.ROUTING_NO_OVERLAP, stored)]
+
+    with pytest.raises(dg.Failure, match="no_overlapping_segments"):
+        _write(resource, [(warehouse.ROUTING_STATUS_SEGMENTS, overlapping)], DAY, DAY, evaluate)
+    with resource.get_connection() as connection:
+        kept = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
+    assert kept.equals(good)
