@@ -232,8 +232,8 @@ def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
         for table in ("adherence_daily", "agent_occupancy", "routing_status_segments", "presence_segments"):
             units_per_day = dict(
                 con.execute(
-                    f"SELECT CAST(local_date AS VARCHAR), count(DISTINCT management_unit_id) FROM wfm.{table} "
-                    "WHERE local_date BETWEEN ? AND ? GROUP BY ALL",
+                    "SELECT CAST(local_date AS VARCHAR), count(DISTINCT management_unit_id) "
+                    f"FROM wfm.{table} WHERE local_date BETWEEN ? AND ? GROUP BY ALL",
                     [days[0], days[-1]],
                 ).fetchall()
             )
