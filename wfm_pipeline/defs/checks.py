@@ -11,6 +11,7 @@ re-derive what the polars transforms should have produced by a second, independe
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -242,16 +243,29 @@ def expected_segment_sources(
     per_user: dict[str, list[tuple[datetime, datetime, tuple[Any, ...]]]] = defaultdict(list)
     for (user_id, start, status), end in latest_end.items():
         per_user[user_id].append((start, end, tuple("" if v is None else v for v in status)))
+    # Each unit's requested days merged into disjoint spans, so a record is located by bisection.
+    merged: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for (unit_id, _), (low, high) in sorted(day_bounds.items(), key=lambda item: (item[0][0], item[1])):
+        spans = merged[unit_id]
+        if spans and low <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], high))
+        else:
+            spans.append((low, high))
+    span_ends = {unit_id: [high for _, high in spans] for unit_id, spans in merged.items()}
+
+    def intersects(unit_id: str, start: datetime, end: datetime) -> bool:
+        index = bisect.bisect_right(span_ends.get(unit_id, []), start)
+        return index < len(merged[unit_id]) and merged[unit_id][index][0] < end
+
     count = 0
     for user_id, records in per_user.items():
         if user_id not in unit_of:
             continue
-        spans = [bounds for (unit_id, _), bounds in day_bounds.items() if unit_id == unit_of[user_id]]
         reach: datetime | None = None
         for start, end, _ in sorted(records):
             effective_start = start if reach is None else max(start, reach)
             reach = end if reach is None else max(reach, end)
-            if effective_start < end and any(effective_start < high and end > low for low, high in spans):
+            if effective_start < end and intersects(unit_of[user_id], effective_start, end):
                 count += 1
     return count
 

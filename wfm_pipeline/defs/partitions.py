@@ -1,10 +1,10 @@
 """Daily partitions (a key is each management unit's LOCAL day) and the backfill policy.
 
-The backfill policy groups up to ``WFM_BACKFILL_MAX_PARTITIONS_PER_RUN`` (default 5) days per run: the
+The backfill policy groups up to ``WFM_BACKFILL_MAX_PARTITIONS_PER_RUN`` (default 35) days per run: the
 adherence API allows 7-day windows with exceptions and every request carries one context day on each side
-(see ``assets/exports.py``), so a 5-day run submits one bulk job per time zone and one user-details job
-instead of 5 of each. Larger values work (requests are cut into 5-day cores) but make runs longer and a
-retry more expensive.
+(see ``assets/exports.py``), so a 35-day run submits seven bulk jobs per time zone and two user-details
+jobs instead of 35 of each. Few, large runs also spare Dagster's per-run and per-step process start-up; the
+price is a longer retry when a run fails.
 """
 
 from __future__ import annotations

@@ -172,11 +172,9 @@ class RawStore:
             shutil.move(str(sidecar), str(target.with_name(target.name + SIDECAR_SUFFIX)))
         return target
 
-    def load_json(self, entry: RawFileEntry, kind: str) -> Any:
-        """The parsed file, after checking it is the exact file the manifest lists.
-
-        A file that does not match its checksum or is not JSON is quarantined and ``RawFileError`` raised.
-        """
+    def load_bytes(self, entry: RawFileEntry, kind: str) -> bytes:
+        """The file's bytes, after checking it is the exact file the manifest lists (else quarantined and
+        ``RawFileError`` raised)."""
         path = self.absolute(entry.path)
         try:
             data = path.read_bytes()
@@ -186,9 +184,15 @@ class RawStore:
             ) from exc
         if hashlib.sha256(data).hexdigest() != entry.sha256:
             raise RawFileError(path, "sha256 differs from the manifest", self.quarantine(path, kind))
+        return data
+
+    def load_json(self, entry: RawFileEntry, kind: str) -> Any:
+        """The parsed file (see ``load_bytes``); a file that is not JSON is quarantined too."""
+        data = self.load_bytes(entry, kind)
         try:
             return json.loads(data)
         except ValueError as exc:
+            path = self.absolute(entry.path)
             raise RawFileError(path, f"not valid JSON ({exc})", self.quarantine(path, kind)) from exc
 
     def load_aggregates(self, relative_path: str) -> Any | None:

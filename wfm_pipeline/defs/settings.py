@@ -5,7 +5,7 @@ Variables (default in brackets):
 - WFM_STATE_DIR [<data dir>/state]: client token cache, request budget, job registry
 - WFM_DUCKDB_PATH [<data dir>/warehouse.duckdb]: the DuckDB database (schema ``wfm``)
 - WFM_PARTITIONS_START [2023-01-01]: first daily partition
-- WFM_BACKFILL_MAX_PARTITIONS_PER_RUN [5]: days per backfill run (5 + 2 context days = one 7-day window)
+- WFM_BACKFILL_MAX_PARTITIONS_PER_RUN [35]: days per backfill run (7 adherence windows of 5 loaded days)
 - WFM_REFRESH_DAYS [3]: recent days re-materialized once a day by the sensor
 - WFM_SENSOR_LOOKBACK_DAYS [7]: missing days the sensor fills in (older ones: launch a backfill)
 - WFM_SENSOR_INTERVAL_SECONDS [300]: sensor evaluation interval
@@ -80,7 +80,7 @@ class PipelineSettings:
             state_dir=state_dir,
             duckdb_path=duckdb_path,
             partitions_start=partitions_start,
-            max_partitions_per_run=_int_env(env, "WFM_BACKFILL_MAX_PARTITIONS_PER_RUN", 5, 1),
+            max_partitions_per_run=_int_env(env, "WFM_BACKFILL_MAX_PARTITIONS_PER_RUN", 35, 1),
             refresh_days=_int_env(env, "WFM_REFRESH_DAYS", 3, 0),
             sensor_lookback_days=_int_env(env, "WFM_SENSOR_LOOKBACK_DAYS", 7, 1),
             sensor_interval_seconds=_int_env(env, "WFM_SENSOR_INTERVAL_SECONDS", 300, 5),

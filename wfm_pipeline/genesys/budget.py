@@ -29,6 +29,10 @@ from wfm_pipeline import wire
 from wfm_pipeline.genesys.errors import GenesysError
 
 
+# Shortest sleep of any budget wait loop: a computed wait of 0 (or an unknown one) must not spin.
+MIN_RETRY_SLEEP_SECONDS = 0.05
+
+
 class BudgetWaitTimeout(GenesysError):
     """Waited longer than allowed for the shared budget (a stuck pause or a full job-slot table)."""
 
@@ -303,8 +307,10 @@ class SharedBudget:
                 self._maybe_leak(bucket)
                 return waited
             wait_ms = bucket.waiting(item)
-            # waiting() is computed from our own clock; a few ms extra keeps us off the window's edge.
-            self._sleep(max(wait_ms, 0) / 1000 + 0.01)
+            # Sleep until the oldest counted entry leaves the window (a few ms extra keeps us off its edge),
+            # never less than MIN_RETRY_SLEEP_SECONDS: an unknown or zero wait (-1/0 from waiting()) must not
+            # turn this into a tight loop of file locks and SQLite reads.
+            self._sleep(max(wait_ms / 1000 + 0.01, MIN_RETRY_SLEEP_SECONDS))
             waited = self._clock() - started
 
     def _maybe_leak(self, bucket: SQLiteBucket) -> None:
@@ -315,24 +321,34 @@ class SharedBudget:
             bucket.leak(bucket.now())
 
     # --- jobs in flight ---
+    def try_acquire_job_slot(self, slot: str) -> bool:
+        """Take a job slot now if one is free (idempotent per ``slot``); never waits."""
+        now = self._clock()
+        with self._state.transaction() as conn:
+            conn.execute("DELETE FROM job_slots WHERE acquired_at < ?", (now - self._slot_ttl,))
+            if conn.execute("SELECT 1 FROM job_slots WHERE slot = ?", (slot,)).fetchone():
+                return True
+            (taken,) = conn.execute("SELECT COUNT(*) FROM job_slots").fetchone()
+            if taken < self._max_jobs:
+                conn.execute("INSERT INTO job_slots (slot, acquired_at) VALUES (?, ?)", (slot, now))
+                return True
+        return False
+
     def acquire_job_slot(self, slot: str, poll_seconds: float = 1.0) -> float:
-        """Take a job slot (idempotent per ``slot``); blocks while ``max_jobs_in_flight`` are taken."""
+        """Take a job slot (idempotent per ``slot``); blocks while ``max_jobs_in_flight`` are taken.
+
+        Deadlock rule for callers: never block here while holding other slots (those holders may be waiting
+        for yours) or a file lock another slot holder may need. ``GenesysClient.run_export`` and
+        ``ExportJobs.start`` follow it; use ``try_acquire_job_slot`` to take more slots opportunistically.
+        """
         started = self._clock()
-        while True:
-            now = self._clock()
-            with self._state.transaction() as conn:
-                conn.execute("DELETE FROM job_slots WHERE acquired_at < ?", (now - self._slot_ttl,))
-                if conn.execute("SELECT 1 FROM job_slots WHERE slot = ?", (slot,)).fetchone():
-                    return now - started
-                (taken,) = conn.execute("SELECT COUNT(*) FROM job_slots").fetchone()
-                if taken < self._max_jobs:
-                    conn.execute("INSERT INTO job_slots (slot, acquired_at) VALUES (?, ?)", (slot, now))
-                    return now - started
-            if now - started > self._max_wait:
-                raise BudgetWaitTimeout(
-                    f"all {self._max_jobs} job slots stayed taken for {now - started:.0f} s"
-                )
-            self._sleep(poll_seconds)
+        while not self.try_acquire_job_slot(slot):
+            waited = self._clock() - started
+            if waited > self._max_wait:
+                raise BudgetWaitTimeout(f"all {self._max_jobs} job slots stayed taken for {waited:.0f} s")
+            # Slots are freed by other processes' downloads (no wake-up signal): poll at a steady rate.
+            self._sleep(max(poll_seconds, MIN_RETRY_SLEEP_SECONDS))
+        return self._clock() - started
 
     def release_job_slot(self, slot: str) -> None:
         with self._state.transaction() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -233,13 +234,32 @@ class GenesysClient:
             bodies = [("user_details", user_details_body(s, e, request.user_ids), None) for s, e in windows]
         jobs: list[ExportJob] = []
         files: list[ExportedFile] = []
-        batch = max(1, self.max_jobs_in_flight)
-        for first in range(0, len(bodies), batch):
-            started = [self._jobs.start(kind, body, cut) for kind, body, cut in bodies[first : first + batch]]  # type: ignore[arg-type]
-            for job in started:
-                finished = self.wait_for(job)
-                files.extend(self.download(finished, dest_dir))
-                jobs.append(finished)
+        in_flight: deque[ExportJob] = deque()  # started here, slot held, not yet downloaded
+
+        def finish_oldest() -> None:
+            finished = self.wait_for(in_flight[0])
+            files.extend(self.download(finished, dest_dir))  # releases its slot
+            in_flight.popleft()
+            jobs.append(finished)
+
+        self._transport.prepare()  # slots are sized by the discovered limits
+        try:
+            for kind, body, cut in bodies:
+                key = self._jobs.key_for(kind, body)  # type: ignore[arg-type]
+                # Never wait for a slot while holding one: processes that each hold some slots and wait for
+                # more can all wait forever (the full table only empties by downloads). Finish our own jobs
+                # first; start() only blocks when we hold nothing (or returns at once: the slot is ours).
+                while in_flight and not self.budget.try_acquire_job_slot(key):
+                    finish_oldest()
+                in_flight.append(self._jobs.start(kind, body, cut))  # type: ignore[arg-type]
+            while in_flight:
+                finish_oldest()
+        except BaseException:
+            # Give the slots back now rather than after slot_ttl_seconds (6 h): other processes wait for
+            # them. The jobs stay registered, so a retry resumes them (taking a slot again).
+            for job in in_flight:
+                self.budget.release_job_slot(job.key)
+            raise
         return ExportResult(jobs=jobs, files=files, metrics=self.metrics.since(before), left_out=left_out)
 
     # --- aggregates ---

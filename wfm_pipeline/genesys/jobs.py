@@ -69,18 +69,41 @@ class ExportJobs:
         self._clock = clock
 
     # --- submit or resume -------------------------------------------------------------------------------
+    def key_for(self, kind: ExportKind, body: dict[str, Any]) -> str:
+        """The registry key (and job-slot name) of a job body."""
+        return job_key(kind, body, self.settings.client_id, self.settings.api_host)
+
     def start(self, kind: ExportKind, body: dict[str, Any], left_out: LeftOut | None = None) -> ExportJob:
         self.transport.prepare()  # job slots are sized by the discovered limits
-        key = job_key(kind, body, self.settings.client_id, self.settings.api_host)
+        key = self.key_for(kind, body)
         window_start, window_end = _window_of(kind, body)
+        # The slot is taken before the key's file lock, never while holding it: a process waiting for a slot
+        # inside the lock would block every slot holder that needs the same lock to resubmit (lock order:
+        # job slot, then file lock).
+        self.metrics.waited_seconds += self.budget.acquire_job_slot(key)
+        try:
+            return self._start_holding_slot(kind, body, key, window_start, window_end, left_out)
+        except BaseException:
+            self.budget.release_job_slot(key)
+            raise
+
+    def _start_holding_slot(
+        self,
+        kind: ExportKind,
+        body: dict[str, Any],
+        key: str,
+        window_start: datetime,
+        window_end: datetime,
+        left_out: LeftOut | None,
+    ) -> ExportJob:
         # One process at a time decides "resume or submit" for a key, so two processes never both submit it.
         with FileLock(str(self._locks / f"{key}.lock"), timeout=self.settings.job_timeout_seconds):
             known = self.registry.get(key)
             max_age = self.settings.job_resume_max_age.total_seconds()
             recent = known is not None and time.time() - known.submitted_at < max_age
             if known is not None and recent and (known.status == DOWNLOADED or not known.finished):
-                if known.status != DOWNLOADED:  # downloaded jobs hold no slot: download() reuses their files
-                    self.budget.acquire_job_slot(key)
+                if known.status == DOWNLOADED:  # downloaded jobs hold no slot: download() reuses their files
+                    self.budget.release_job_slot(key)
                 self.metrics.jobs_resumed += 1
                 logger.info("resuming %s job %s (%s)", kind, known.job_id, known.status)
                 return ExportJob(
@@ -105,6 +128,7 @@ class ExportJobs:
         window_end: datetime,
         left_out: LeftOut | None,
     ) -> ExportJob:
+        # Normally already held (start/resubmit take it before the file lock): then this returns at once.
         self.metrics.waited_seconds += self.budget.acquire_job_slot(key)
         path = wire.ADHERENCE_BULK_PATH if kind == ADHERENCE else wire.USER_DETAILS_JOBS_PATH
         try:
@@ -136,6 +160,8 @@ class ExportJobs:
 
     def resubmit(self, job: ExportJob, reason: str) -> ExportJob:
         logger.warning("%s job %s %s; submitting it again", job.kind, job.job_id, reason)
+        # Slot first, file lock second (see start()); a no-op when this job's slot is still ours.
+        self.metrics.waited_seconds += self.budget.acquire_job_slot(job.key)
         with FileLock(str(self._locks / f"{job.key}.lock"), timeout=self.settings.job_timeout_seconds):
             known = self.registry.get(job.key)
             if known is not None and not known.finished and known.job_id != job.job_id:
@@ -217,6 +243,7 @@ class ExportJobs:
             names = known.files if known is not None else ()
             reused = [complete_file(dest_dir / name) for name in names]
             if names and all(reused):
+                self.budget.release_job_slot(job.key)  # run_export may have taken one for it up front
                 return [f for f in reused if f is not None]
             # Downloaded elsewhere or since deleted: run the job again.
             job = self.wait_for(self.resubmit(replace(job, status="GONE"), "has no files in this directory"))

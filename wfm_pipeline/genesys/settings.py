@@ -64,7 +64,8 @@ class ClientSettings:
     poll_cap_seconds: float = 30.0
     job_timeout_seconds: float = 3600.0
     max_resubmissions: int = 2
-    user_details_max_window: timedelta = timedelta(days=7)
+    # No documented maximum for users-details jobs; 31 days matches the analytics query limit with filters.
+    user_details_max_window: timedelta = timedelta(days=31)
     user_details_page_size: int = 100
     # Registered jobs older than this are not resumed: a retry within hours resumes the job it submitted,
     # a re-materialization a day later submits a fresh one (its data may have changed since).

@@ -32,6 +32,7 @@ from wfm_pipeline.transforms.segments import (
     remove_overlaps,
     segments,
     status_records,
+    status_records_from_json,
 )
 
 __all__ = [
@@ -59,5 +60,6 @@ __all__ = [
     "remove_overlaps",
     "segments",
     "status_records",
+    "status_records_from_json",
     "utc_span_of_days",
 ]

@@ -14,6 +14,7 @@ Steps, in order (each a pure function so it can be tested alone):
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -57,54 +58,110 @@ ROUTING_STATUS_SEGMENTS_SCHEMA = _segment_schema(ROUTING_STATUS_COLUMNS)
 PRESENCE_SEGMENTS_SCHEMA = _segment_schema(PRESENCE_COLUMNS)
 
 
-def _optional_time(record: Mapping[str, Any], field: str, where: str) -> datetime | None:
-    value = record.get(field)
-    return None if value is None else parse_utc(value, f"{where}.{field}")
+# The wire shapes (AnalyticsUserDetail and its records); keys not listed here are ignored.
+_RECORD_FIELDS: dict[str, dict[str, pl.DataType]] = {
+    "routingStatus": {"startTime": pl.String(), "endTime": pl.String(), "routingStatus": pl.String()},
+    "primaryPresence": {
+        "startTime": pl.String(),
+        "endTime": pl.String(),
+        "systemPresence": pl.String(),
+        "organizationPresenceId": pl.String(),
+    },
+}
+_DETAIL_SCHEMA: dict[str, pl.DataType] = {
+    "userId": pl.String(),
+    **{field: pl.List(pl.Struct(fields)) for field, fields in _RECORD_FIELDS.items()},
+}
+# Genesys serves ``2024-03-01T08:00:00.000Z``; anything else (offsets, no fraction) takes the slow path.
+_WIRE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
 
 
-def status_records(pages: Iterable[Mapping[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(routing status records, primary presence records), one row per raw record."""
-    routing: list[dict[str, Any]] = []
-    presence: list[dict[str, Any]] = []
+def _user_details(pages: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    details: list[Mapping[str, Any]] = []
     for page_index, page in enumerate(pages):
         if not isinstance(page, Mapping) or not isinstance(page.get("userDetails", []), list):
             raise RawRecordError(f"page {page_index}: expected an object with a userDetails list")
         for detail_index, detail in enumerate(page.get("userDetails") or []):
-            where = f"page {page_index} userDetails[{detail_index}]"
             if not isinstance(detail, Mapping) or not detail.get("userId"):
-                raise RawRecordError(f"{where}: missing userId")
-            user_id = str(detail["userId"])
-            for index, record in enumerate(detail.get("routingStatus") or []):
-                rec_where = f"{where}.routingStatus[{index}]"
-                status = record.get("routingStatus") if isinstance(record, Mapping) else None
-                if not status:
-                    raise RawRecordError(f"{rec_where}: missing routingStatus")
-                routing.append(
-                    {
-                        "user_id": user_id,
-                        "start_time": parse_utc(record.get("startTime"), f"{rec_where}.startTime"),
-                        "end_time": _optional_time(record, "endTime", rec_where),
-                        "routing_status": status,
-                    }
-                )
-            for index, record in enumerate(detail.get("primaryPresence") or []):
-                rec_where = f"{where}.primaryPresence[{index}]"
-                status = record.get("systemPresence") if isinstance(record, Mapping) else None
-                if not status:
-                    raise RawRecordError(f"{rec_where}: missing systemPresence")
-                presence.append(
-                    {
-                        "user_id": user_id,
-                        "start_time": parse_utc(record.get("startTime"), f"{rec_where}.startTime"),
-                        "end_time": _optional_time(record, "endTime", rec_where),
-                        "system_presence": status,
-                        "organization_presence_id": record.get("organizationPresenceId"),
-                    }
-                )
-    return (
-        pl.DataFrame(routing, schema=ROUTING_RECORD_SCHEMA),
-        pl.DataFrame(presence, schema=PRESENCE_RECORD_SCHEMA),
+                raise RawRecordError(f"page {page_index} userDetails[{detail_index}]: missing userId")
+            details.append(detail)
+    return details
+
+
+def _timestamps(frame: pl.DataFrame, column: str, where: str, required: bool) -> pl.Series:
+    """Wire timestamps -> UTC datetimes: vectorized for the wire format, ``parse_utc`` for the rest."""
+    raw = frame[column]
+    parsed = raw.str.to_datetime(format=_WIRE_TIME_FORMAT, time_zone="UTC", time_unit="us", strict=False)
+    if required and raw.null_count():
+        raise RawRecordError(f"{where}: a record has no {column}")
+    odd = raw.filter(parsed.is_null() & raw.is_not_null()).unique().to_list()
+    if odd:
+        fallback = {value: parse_utc(value, f"{where}.{column}") for value in odd}
+        parsed = parsed.fill_null(raw.replace_strict(fallback, default=None, return_dtype=UTC_TIMESTAMP))
+    return parsed.alias(column)
+
+
+def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.DataFrame:
+    flat = (
+        frame.select(pl.col("userId").alias("user_id"), pl.col(field).alias("record"))
+        .explode("record")
+        .drop_nulls("record")
+        .unnest("record")
     )
+    status = next(iter(renames))
+    missing = flat.filter(pl.col(status).is_null())
+    if missing.height:
+        raise RawRecordError(f"userId {missing['user_id'][0]}: a {field} record has no {status}")
+    return flat.with_columns(
+        _timestamps(flat, "startTime", field, required=True),
+        _timestamps(flat, "endTime", field, required=False),
+    ).select(
+        "user_id",
+        pl.col("startTime").alias("start_time"),
+        pl.col("endTime").alias("end_time"),
+        *(pl.col(wire_name).alias(name) for wire_name, name in renames.items()),
+    )
+
+
+def status_records(pages: Iterable[Mapping[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(routing status records, primary presence records), one row per raw record."""
+    details = _user_details(pages)
+    try:
+        frame = pl.DataFrame(details, schema=_DETAIL_SCHEMA)
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise RawRecordError(f"userDetails do not have the AnalyticsUserDetail shape: {exc}") from exc
+    return _split_records(frame)
+
+
+def status_records_from_json(documents: Iterable[bytes]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``status_records`` straight from the served bytes: polars parses the JSON, no Python objects per
+    record (the fast path for large loads; same rows, same errors for malformed shapes)."""
+    frames = []
+    for index, document in enumerate(documents):
+        try:
+            page = pl.read_json(
+                io.BytesIO(document), schema={"userDetails": pl.List(pl.Struct(_DETAIL_SCHEMA))}
+            )
+        except (ValueError, pl.exceptions.PolarsError) as exc:
+            raise RawRecordError(
+                f"page {index}: not an AnalyticsUserDetailsAsyncQueryResponse: {exc}"
+            ) from exc
+        details = page.explode("userDetails").drop_nulls("userDetails").unnest("userDetails")
+        if details["userId"].null_count():
+            raise RawRecordError(f"page {index}: a userDetails entry has no userId")
+        frames.append(details)
+    frame = pl.concat(frames) if frames else pl.DataFrame(schema=_DETAIL_SCHEMA)
+    return _split_records(frame)
+
+
+def _split_records(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    routing = _records(frame, "routingStatus", {"routingStatus": "routing_status"})
+    presence = _records(
+        frame,
+        "primaryPresence",
+        {"systemPresence": "system_presence", "organizationPresenceId": "organization_presence_id"},
+    )
+    return routing.cast(ROUTING_RECORD_SCHEMA), presence.cast(PRESENCE_RECORD_SCHEMA)
 
 
 def deduplicate(
@@ -146,9 +203,28 @@ def clip_to_local_days(
     local day and are dropped (the loader reports how many).
     """
     schema = _segment_schema(status_columns)
-    located = records.join(membership.select("user_id", "management_unit_id"), on="user_id", how="inner")
+    located = records.join(
+        membership.select("user_id", "management_unit_id", "time_zone"), on="user_id", how="inner"
+    )
+    # Each record meets only the local days from its start to its end (usually one or two): list those
+    # instead of pairing every record with every requested day, which grows with the run's length.
+    last_instant = pl.col("end_time") - pl.duration(microseconds=1)
+    spans = [
+        part.with_columns(
+            pl.col("start_time").dt.convert_time_zone(time_zone).dt.date().alias("_first_day"),
+            last_instant.dt.convert_time_zone(time_zone).dt.date().alias("_last_day"),
+        )
+        for (time_zone,), part in located.partition_by("time_zone", as_dict=True).items()
+    ]
+    candidates = (
+        pl.concat(spans)
+        .with_columns(pl.date_ranges("_first_day", "_last_day").alias("local_date"))
+        .explode("local_date")
+        if spans
+        else located.with_columns(pl.lit(None, pl.Date()).alias("local_date"))
+    )
     pieces = (
-        located.join(days, on="management_unit_id", how="inner")
+        candidates.join(days, on=["management_unit_id", "local_date"], how="inner")
         .filter((pl.col("start_time") < pl.col("day_end")) & (pl.col("end_time") > pl.col("day_start")))
         .with_columns(
             pl.max_horizontal("start_time", "day_start").alias("start_time"),

@@ -67,7 +67,7 @@ def test_settings_defaults_and_errors_name_the_variable(tmp_path: Path) -> None:
     settings = PipelineSettings.from_env({"WFM_DATA_DIR": str(tmp_path)})
     assert settings.duckdb_path == tmp_path / "warehouse.duckdb"
     assert settings.state_dir == tmp_path / "state"
-    assert settings.max_partitions_per_run == 5
+    assert settings.max_partitions_per_run == 35
     with pytest.raises(PipelineConfigError, match="WFM_PARTITIONS_START"):
         PipelineSettings.from_env({"WFM_PARTITIONS_START": "last year"})
     with pytest.raises(PipelineConfigError, match="WFM_BACKFILL_MAX_PARTITIONS_PER_RUN"):

@@ -6,6 +6,7 @@ The management unit is in Europe/Berlin (UTC+1 in January), so local day 2024-01
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import polars as pl
@@ -23,6 +24,7 @@ from wfm_pipeline.transforms import (
     membership_frame,
     segments,
     status_records,
+    status_records_from_json,
 )
 
 BERLIN = ManagementUnitInfo(id="mu-berlin", time_zone="Europe/Berlin", user_ids=("u1",))
@@ -238,3 +240,47 @@ def test_empty_pages_give_empty_typed_frames() -> None:
 def test_malformed_pages_raise(page: dict) -> None:
     with pytest.raises(RawRecordError):
         status_records([page])
+
+
+def test_parsing_from_served_bytes_matches_parsing_from_objects() -> None:
+    served = [json.dumps(page).encode() for page in pages()]
+    from_bytes = status_records_from_json(served)
+    from_objects = status_records(pages())
+    for fast, reference in zip(from_bytes, from_objects, strict=True):
+        assert not fast.is_empty()
+        assert_frame_equal(fast, reference)
+
+
+def test_timestamps_with_offsets_take_the_slow_path_and_agree() -> None:
+    page = {
+        "userDetails": [
+            {
+                "userId": "u1",
+                "routingStatus": [
+                    {
+                        "startTime": "2024-01-15T09:00:00+01:00",
+                        "endTime": "2024-01-15T08:30:00Z",
+                        "routingStatus": "IDLE",
+                    }
+                ],
+            }
+        ]
+    }
+    routing, _ = status_records_from_json([json.dumps(page).encode()])
+    assert routing["start_time"].to_list() == [utc(15, 8, 0)]
+    assert routing["end_time"].to_list() == [utc(15, 8, 30)]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"not json",
+        b'{"userDetails": [{"routingStatus": []}]}',
+        b'{"userDetails": [{"userId": "u1", "routingStatus": [{"startTime": "2024-01-15T08:00:00Z"}]}]}',
+        b'{"userDetails": [{"userId": "u1", '
+        b'"routingStatus": [{"routingStatus": "IDLE", "startTime": "noon"}]}]}',
+    ],
+)
+def test_malformed_served_bytes_raise(document: bytes) -> None:
+    with pytest.raises(RawRecordError):
+        status_records_from_json([document])

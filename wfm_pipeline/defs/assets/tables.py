@@ -7,6 +7,7 @@ A raw file that does not verify or parse is moved to ``$WFM_DATA_DIR/quarantine/
 naming it -- nothing is half-loaded.
 """
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from functools import partial
@@ -44,7 +45,7 @@ from wfm_pipeline.transforms import (
     membership_frame,
     parse_utc,
     segments,
-    status_records,
+    status_records_from_json,
 )
 from wfm_pipeline.transforms.adherence import ADHERENCE_DAILY_SCHEMA, ADHERENCE_EXCEPTIONS_SCHEMA
 
@@ -70,10 +71,12 @@ def _spec(table: warehouse.TableSpec, upstream: str) -> dg.AssetSpec:
 
 
 def _parse(store: RawStore, entry: RawFileEntry, kind: str, parse: Any) -> Any:
-    """Load + parse one raw file; on any shape error quarantine it and fail the step naming it."""
+    """Load + parse one raw file (``parse(data, document)``); on any shape error quarantine it and fail the
+    step naming it."""
     try:
-        document = store.load_json(entry, kind)
-        return document, parse(document)
+        data = store.load_bytes(entry, kind)
+        document = json.loads(data)
+        return document, parse(data, document)
     except RawFileError as exc:
         raise dg.Failure(str(exc), metadata={"path": str(exc.path)}, allow_retries=False) from exc
     except (RawRecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -145,7 +148,7 @@ def _results(
 
 
 def _parse_adherence(
-    document: Any, units: dict[str, Any], low: date, high: date
+    _data: bytes, document: Any, *, units: dict[str, Any], low: date, high: date
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     return adherence_daily_rows(document, units, low, high), adherence_exception_rows(
         document, units, low, high
@@ -250,13 +253,15 @@ def user_details_tables(
             available_until = open_until if available_until is None else min(available_until, open_until)
         pages, routing_records, presence_records = [], [], []
         for entry in manifest.files:
-            page, (routing, presence) = _parse(store, entry, USER_DETAILS, lambda doc: status_records([doc]))
+            page, (routing, presence) = _parse(
+                store, entry, USER_DETAILS, lambda data, _document: status_records_from_json([data])
+            )
             pages.append(page)
             routing_records.append(routing)
             presence_records.append(presence)
             files_used.add(entry.path)
-        routing_all = pl.concat(routing_records) if routing_records else status_records([])[0]
-        presence_all = pl.concat(presence_records) if presence_records else status_records([])[1]
+        routing_all = pl.concat(routing_records) if routing_records else status_records_from_json([])[0]
+        presence_all = pl.concat(presence_records) if presence_records else status_records_from_json([])[1]
         routing = segments(routing_all, membership, days_frame, ROUTING_STATUS_COLUMNS, open_until)
         presence = segments(presence_all, membership, days_frame, PRESENCE_COLUMNS, open_until)
         routing_parts.append(routing)
