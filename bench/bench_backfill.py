@@ -151,7 +151,6 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         "throttled": stats["rateLimitedTotal"],
         "retries": client_metrics.get("retries", 0),
         "peak_mib": sampler.peak_mib,
-        "data_dir": stack.data_dir,
     }
 
 
@@ -186,7 +185,7 @@ def main(argv: list[str] | None = None) -> str:
         baseline = report_baseline.run(
             days=args.days, time_scale=args.time_scale, budget_seconds=args.baseline_minutes * 60
         )
-        cleaning_rates = cleaning.measure(pipeline["data_dir"])
+    cleaning_rates = cleaning.main(["--days", "14"])
 
     bound: LowerBound = pipeline["bound"]
     ratio = pipeline["wall_seconds"] / bound.seconds

@@ -11,14 +11,12 @@ with the project's client.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from wfm_pipeline.genesys import ClientSettings, GenesysClient, UserDetailsExportRequest
 from wfm_pipeline.sandbox.launcher import SandboxProcess
@@ -30,7 +28,7 @@ from wfm_pipeline.transforms import (
     day_frame,
     membership_frame,
     segments,
-    status_records,
+    status_records_from_json,
 )
 
 FIRST_DAY = date(2024, 3, 4)
@@ -52,8 +50,7 @@ def fetch_pages(base_url: str, workdir: Path, days: int) -> tuple[list[Path], li
 
 def ours(paths: list[Path], units: list[ManagementUnitInfo], days: int) -> tuple[int, float]:
     started = time.perf_counter()
-    pages = [json.loads(path.read_bytes()) for path in paths]
-    routing_records, presence_records = status_records(pages)
+    routing_records, presence_records = status_records_from_json(path.read_bytes() for path in paths)
     last = FIRST_DAY + timedelta(days=days - 1)
     days_frame = day_frame(units, FIRST_DAY, last)
     membership = membership_frame(units)
@@ -71,13 +68,15 @@ def duckdb_read_json(paths: list[Path]) -> tuple[int, float]:
             "CREATE TABLE pages AS SELECT unnest(userDetails) AS ud FROM read_json(?, format='auto')", [files]
         )
         con.execute(
-            "CREATE TABLE routing AS SELECT ud.userId AS user_id, CAST(r.startTime AS TIMESTAMPTZ) AS start_time, "
-            "CAST(r.endTime AS TIMESTAMPTZ) AS end_time, r.routingStatus AS routing_status "
+            "CREATE TABLE routing AS SELECT ud.userId AS user_id, "
+            "CAST(r.startTime AS TIMESTAMPTZ) AS start_time, CAST(r.endTime AS TIMESTAMPTZ) AS end_time, "
+            "r.routingStatus AS routing_status "
             "FROM (SELECT ud, unnest(ud.routingStatus) AS r FROM pages)"
         )
         con.execute(
-            "CREATE TABLE presence AS SELECT ud.userId AS user_id, CAST(p.startTime AS TIMESTAMPTZ) AS start_time, "
-            "CAST(p.endTime AS TIMESTAMPTZ) AS end_time, p.systemPresence AS system_presence, "
+            "CREATE TABLE presence AS SELECT ud.userId AS user_id, "
+            "CAST(p.startTime AS TIMESTAMPTZ) AS start_time, CAST(p.endTime AS TIMESTAMPTZ) AS end_time, "
+            "p.systemPresence AS system_presence, "
             "p.organizationPresenceId AS organization_presence_id "
             "FROM (SELECT ud, unnest(ud.primaryPresence) AS p FROM pages)"
         )
@@ -110,7 +109,8 @@ def measure(paths: list[Path], units: list[ManagementUnitInfo], days: int) -> st
             "| reader | seconds (best of 3) | records/s |",
             "|---|---|---|",
             f"| DuckDB `read_json` + unnest + timestamp cast | {duck_seconds:.2f} | {duck_rate:,.0f} |",
-            f"| wfm-pipeline transforms (parse, dedupe, clip, occupancy) | {our_seconds:.2f} | {our_rate:,.0f} |",
+            f"| wfm-pipeline transforms (parse, dedupe, clip, occupancy) | {our_seconds:.2f} "
+            f"| {our_rate:,.0f} |",
             f"| ratio (target >= 0.50) | | {our_rate / duck_rate:.2f} |",
         ]
     )

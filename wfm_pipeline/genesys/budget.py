@@ -28,7 +28,6 @@ from pyrate_limiter import Rate, RateItem, SQLiteBucket
 from wfm_pipeline import wire
 from wfm_pipeline.genesys.errors import GenesysError
 
-
 # Shortest sleep of any budget wait loop: a computed wait of 0 (or an unknown one) must not spin.
 MIN_RETRY_SLEEP_SECONDS = 0.05
 

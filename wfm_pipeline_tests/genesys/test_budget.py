@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,61 @@ def test_budget_is_shared_across_processes(tmp_path: Path) -> None:
     for index, stamp in enumerate(stamps):
         in_window = sum(1 for other in stamps[index:] if other < stamp + window_ms)
         assert in_window <= limit, f"{in_window} admissions within {window_ms} ms from {stamp}"
+
+
+# --- blocked waits sleep (CPU time, not wall time: a spinning wait burns ~the whole wait in CPU) ---
+BLOCKED_SECONDS = 2.0
+MAX_BLOCKED_CPU_SECONDS = 0.3
+
+
+def cpu_seconds_of(action: Callable[[], float]) -> tuple[float, float]:
+    """(seconds the action reports it waited, CPU seconds this process used meanwhile)."""
+    cpu_before = time.process_time()
+    waited = action()
+    return waited, time.process_time() - cpu_before
+
+
+def test_process_blocked_on_submission_budget_sleeps(tmp_path: Path) -> None:
+    budget = SharedBudget(tmp_path, "k", submissions_per_window=1, submission_window_seconds=BLOCKED_SECONDS)
+    budget.acquire_submission()
+    waited, cpu = cpu_seconds_of(budget.acquire_submission)
+    assert waited >= BLOCKED_SECONDS * 0.9  # it really was blocked for about the window
+    assert cpu < MAX_BLOCKED_CPU_SECONDS
+    budget.close()
+
+
+def test_process_blocked_on_request_budget_sleeps(tmp_path: Path) -> None:
+    # allowed 2 -> one request per window for us (one spare)
+    budget = SharedBudget(tmp_path, "k", requests_per_window=2, window_seconds=BLOCKED_SECONDS)
+    budget.acquire_request()
+    waited, cpu = cpu_seconds_of(budget.acquire_request)
+    assert waited >= BLOCKED_SECONDS * 0.9
+    assert cpu < MAX_BLOCKED_CPU_SECONDS
+    budget.close()
+
+
+def test_process_blocked_on_job_slot_sleeps(tmp_path: Path) -> None:
+    holder = SharedBudget(tmp_path, "k", max_jobs_in_flight=1)
+    waiter = SharedBudget(tmp_path, "k", max_jobs_in_flight=1)
+    holder.acquire_job_slot("theirs")
+    release = threading.Timer(BLOCKED_SECONDS, holder.release_job_slot, args=("theirs",))
+    release.start()
+    try:
+        waited, cpu = cpu_seconds_of(lambda: waiter.acquire_job_slot("mine", poll_seconds=0.5))
+    finally:
+        release.join()
+    assert waited >= BLOCKED_SECONDS * 0.9
+    assert cpu < MAX_BLOCKED_CPU_SECONDS
+    assert waiter.jobs_in_flight() == 1
+    holder.close()
+    waiter.close()
+
+
+def test_try_acquire_job_slot_never_waits(tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    budget = SharedBudget(tmp_path, "k", max_jobs_in_flight=1, sleep=sleeps.append)
+    assert budget.try_acquire_job_slot("a")
+    assert budget.try_acquire_job_slot("a")  # idempotent
+    assert not budget.try_acquire_job_slot("b")
+    assert sleeps == [] and budget.jobs_in_flight() == 1
+    budget.close()

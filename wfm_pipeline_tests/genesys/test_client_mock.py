@@ -23,6 +23,7 @@ from wfm_pipeline.genesys import (
     ServerError,
     UserDetailsExportRequest,
 )
+from wfm_pipeline.genesys.budget import SharedBudget, budget_key
 from wfm_pipeline.genesys.files import sidecar_path
 from wfm_pipeline_tests.genesys.fake_genesys import FakeGenesys, error
 
@@ -319,3 +320,41 @@ def test_more_jobs_than_slots_in_one_start_is_refused_up_front(
         assert fake.submissions == []
         result = client.run_export(request, tmp_path / "out")  # run_export batches instead
         assert len(result.jobs) == 3 and len(fake.submissions) == 3
+
+
+def test_run_export_never_waits_for_a_slot_while_holding_one(
+    tmp_path: Path,
+    fake: FakeGenesys,
+    fake_settings: ClientSettings,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another process holds one of the two slots and (like us) waits for more: if we waited for a second
+    # slot while holding the first, neither could ever proceed. A zero wait budget turns any blocking
+    # slot wait into BudgetWaitTimeout instead of a hang.
+    settings = fake_settings.with_overrides(max_jobs_in_flight=2)
+    request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 22))  # three 7-day windows
+    other_process = SharedBudget(tmp_path / "state", budget_key(settings.client_id, settings.api_host))
+    assert other_process.try_acquire_job_slot("held-by-another-process")
+    with new_client(tmp_path, fake, settings, sleeps) as client:
+        monkeypatch.setattr(client.budget, "_max_wait", 0.0)
+        result = client.run_export(request, tmp_path / "out")
+        assert len(result.jobs) == 3 and len(fake.submissions) == 3
+        assert client.budget.jobs_in_flight() == 1  # ours all released; the other process's kept
+    other_process.close()
+
+
+def test_run_export_failure_gives_its_slots_back(
+    tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
+) -> None:
+    settings = fake_settings.with_overrides(max_jobs_in_flight=3)
+    request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 22))  # three 7-day windows
+    with new_client(tmp_path, fake, settings, sleeps) as client:
+        # the first poll fails for good, while all three jobs are started (and hold slots)
+        fake.script(
+            "GET", "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/", error(400, "bad", "no")
+        )
+        with pytest.raises(BadRequestError):
+            client.run_export(request, tmp_path / "out")
+        # Not held for slot_ttl_seconds (6 h): other processes can use them now.
+        assert client.budget.jobs_in_flight() == 0

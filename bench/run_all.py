@@ -1,0 +1,57 @@
+"""`make bench`: every benchmark, each in its own process, their markdown collected into BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = [
+    ("Sandbox: status polls, result pages, memory of a 5,000-agent org", ["bench/bench_sandbox.py"]),
+    ("Client: requests per extracted day, share of the per-token budget used", ["bench/bench_client.py"]),
+    (
+        "Pipeline: a year's backfill from the UI vs the report's approach; cleaning rate",
+        ["-m", "bench.bench_backfill"],
+    ),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    sections = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()}: {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.platform()}. Rerun with `make bench`.",
+    ]
+    failed = False
+    for title, command in BENCHMARKS:
+        print(f"== {title}", flush=True)
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True)
+        elapsed = time.monotonic() - started
+        sections += ["", f"## {title}", ""]
+        if result.returncode == 0:
+            sections.append(result.stdout.strip())
+        else:
+            failed = True
+            sections.append(
+                f"FAILED (exit {result.returncode}):\n\n```\n{result.stderr.strip()[-3000:]}\n```"
+            )
+        sections.append(f"\n_took {elapsed:.0f} s_")
+        print(sections[-2] if result.returncode == 0 else result.stderr[-3000:], flush=True)
+    args.output.write_text("\n".join(sections) + "\n")
+    print(f"written to {args.output}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
