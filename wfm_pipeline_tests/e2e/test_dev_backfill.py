@@ -16,7 +16,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from wfm_pipeline_tests.e2e.devstack import DevStack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKFILL_START = date(2025, 1, 6)
