@@ -13,10 +13,8 @@ loaded from the files of the latest successful download.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
@@ -25,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from wfm_pipeline.genesys.files import atomic_write_bytes
 from wfm_pipeline.transforms import ManagementUnitInfo
 
 ADHERENCE = "adherence"
@@ -96,22 +95,6 @@ class DayManifest:
             run_id=payload.get("run_id", ""),
             written_at=payload.get("written_at", ""),
         )
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Hidden temp name in the same directory: same filesystem, so the rename is atomic.
     tmp = path.with_name(f".{path.name}{TEMP_MARKER}{uuid.uuid4().hex}")
@@ -65,9 +66,9 @@ def write_export_file(
 ) -> ExportedFile:
     """Write ``data`` atomically, then its sidecar. The sidecar is the completion marker."""
     digest = hashlib.sha256(data).hexdigest()
-    _atomic_write(path, data)
+    atomic_write_bytes(path, data)
     meta = {"sha256": digest, "bytes": len(data), "records": records, **(extra or {})}
-    _atomic_write(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True).encode())
+    atomic_write_bytes(sidecar_path(path), json.dumps(meta, indent=2, sort_keys=True).encode())
     return ExportedFile(path=path, bytes=len(data), sha256=digest, records=records)
 
 

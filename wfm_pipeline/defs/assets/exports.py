@@ -30,7 +30,6 @@ from wfm_pipeline.defs.raw_store import (
     DayManifest,
     RawFileEntry,
     RawStore,
-    atomic_write_bytes,
 )
 from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource
 from wfm_pipeline.genesys import (
@@ -41,6 +40,7 @@ from wfm_pipeline.genesys import (
     RequestMetrics,
     UserDetailsExportRequest,
 )
+from wfm_pipeline.genesys.files import atomic_write_bytes
 from wfm_pipeline.transforms import ManagementUnitInfo, days_between, local_day_bounds, utc_span_of_days
 
 GROUP = "raw"
