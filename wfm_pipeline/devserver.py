@@ -113,7 +113,7 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox-port", type=int, default=wire.SANDBOX_DEFAULT_PORT)
     parser.add_argument(
         "--sandbox-args",
-        default=os.environ.get("WFM_SANDBOX_ARGS", "--profile realistic"),
+        default=os.environ.get("WFM_SANDBOX_ARGS", "--profile realistic --time-scale 60"),
         help="extra arguments for `wfm-pipeline sandbox` (env WFM_SANDBOX_ARGS)",
     )
     args = parser.parse_args(argv)
