@@ -43,11 +43,11 @@ class TreeMemorySampler(threading.Thread):
     def __init__(self, stack: DevStack, interval: float = 1.0) -> None:
         super().__init__(daemon=True)
         self.stack, self.interval, self.peak_mib = stack, interval, 0.0
-        self._stop = threading.Event()
+        self._stopped = threading.Event()
 
     def run(self) -> None:
         marker = f"DAGSTER_HOME={self.stack.dagster_home}".encode()
-        while not self._stop.wait(self.interval):
+        while not self._stopped.wait(self.interval):
             total_kib = 0
             for proc in Path("/proc").iterdir():
                 if not proc.name.isdigit():
@@ -64,7 +64,7 @@ class TreeMemorySampler(threading.Thread):
             self.peak_mib = max(self.peak_mib, total_kib / 1024)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopped.set()
         self.join(timeout=10)
 
 
@@ -131,8 +131,8 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
             limits = http.get("/sandbox/limits").json()["effectiveWallClock"]
             org = http.get("/sandbox/truth/org").json()
     finally:
-        sampler.stop()
         stack.stop()
+        sampler.stop()
     client_metrics = _client_metrics(stack.dagster_home)
     zones: dict[str, int] = {}
     for unit in org["managementUnits"]:
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--baseline-minutes", type=float, default=5.0)
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="wfm-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="wfm-bench-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp)
         pipeline = run_pipeline_backfill(args.days, args.time_scale, workdir)
         baseline = report_baseline.run(
