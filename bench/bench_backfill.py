@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from dagster import DagsterEventType, DagsterInstance, EventRecordsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter, RunsFilter
 
 from bench import cleaning, report_baseline
 from wfm_pipeline import wire
@@ -134,6 +134,7 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         stack.stop()
         sampler.stop()
     client_metrics = _client_metrics(stack.dagster_home)
+    failures = _failures(stack.dagster_home, launched["backfillId"])
     zones: dict[str, int] = {}
     for unit in org["managementUnits"]:
         zones[unit["timeZone"]] = zones.get(unit["timeZone"], 0) + len(unit["userIds"])
@@ -148,10 +149,11 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         agents_per_zone,
         extra_jobs=sum(stats["jobsCreated"].values()) - adherence_jobs,
     )
+    # Everything a client sends (API, token, presigned downloads), not the bench's own admin calls.
     api_requests = sum(
         count
         for route, by_status in stats["requests"].items()
-        if route.startswith("/api/v2")
+        if not route.split(" ", 1)[-1].startswith(("/sandbox/stats", "/sandbox/limits", "/sandbox/truth"))
         for count in by_status.values()
     )
     return {
@@ -164,7 +166,23 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         "throttled": stats["rateLimitedTotal"],
         "retries": client_metrics.get("retries", 0),
         "peak_mib": sampler.peak_mib,
+        "failures": failures,
     }
+
+
+def _failures(dagster_home: Path, backfill_id: str) -> list[str]:
+    """The first error line of every failed step of the backfill's runs."""
+    instance = DagsterInstance.from_config(str(dagster_home))
+    messages = []
+    runs = instance.get_run_records(
+        RunsFilter(tags={"dagster/backfill": backfill_id}, statuses=[DagsterRunStatus.FAILURE])
+    )
+    for run in runs:
+        for record in instance.all_logs(run.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE):
+            error = record.dagster_event.step_failure_data.error if record.dagster_event else None
+            text = error.message.strip().splitlines()[0] if error and error.message else "?"
+            messages.append(f"{record.step_key}: {text[:300]}")
+    return messages
 
 
 def _client_metrics(dagster_home: Path) -> dict[str, float]:
@@ -224,6 +242,11 @@ def main(argv: list[str] | None = None) -> str:
         f"| 429s served (target 0) | {pipeline['throttled']} | {baseline['throttled']} |",
         f"| peak memory, whole process tree | {pipeline['peak_mib']:.0f} MiB | n/a |",
         "",
+        *(
+            ["Failed steps of the backfill:", "", *(f"- {line}" for line in pipeline["failures"]), ""]
+            if pipeline["failures"]
+            else []
+        ),
         cleaning_rates,
     ]
     return "\n".join(lines)
