@@ -180,8 +180,13 @@ def _failures(dagster_home: Path, backfill_id: str) -> list[str]:
     for run in runs:
         for record in instance.all_logs(run.dagster_run.run_id, of_type=DagsterEventType.STEP_FAILURE):
             error = record.dagster_event.step_failure_data.error if record.dagster_event else None
-            text = error.message.strip().splitlines()[0] if error and error.message else "?"
-            messages.append(f"{record.step_key}: {text[:300]}")
+            # "Exceeded max_retries" says nothing: follow the cause chain to the failing exception.
+            chain = []
+            while error is not None:
+                if error.message:
+                    chain.append(error.message.strip().splitlines()[0][:200])
+                error = error.cause
+            messages.append(f"{record.step_key}: {' <- '.join(chain) or '?'}")
     return messages
 
 
