@@ -188,32 +188,35 @@ def day_totals_within_day_length(check: CheckDef, segments: pl.DataFrame, days: 
 
 
 # --- raw-side counts (independent of the polars transforms) -------------------------------------------
-def count_day_metrics(
-    documents: Iterable[Mapping[str, Any]], units: Mapping[str, ManagementUnitInfo], days: set[date]
+def _count_in_days(
+    documents: Iterable[Mapping[str, Any]],
+    units: Mapping[str, ManagementUnitInfo],
+    days: set[date],
+    list_field: str,
+    offset_field: str,
 ) -> int:
+    """Entries of ``userResults[].<list_field>`` whose offset falls on one of ``days`` (unit local time)."""
     count = 0
     for document in documents:
         zone = ZoneInfo(units[document["managementUnitId"]].time_zone)
         start = parse_utc(document["startDate"])
         for user in document["userResults"]:
-            for metrics in user.get("dayMetrics") or []:
-                local = (start + timedelta(seconds=metrics["dayStartOffsetSeconds"])).astimezone(zone).date()
+            for entry in user.get(list_field) or []:
+                local = (start + timedelta(seconds=entry[offset_field])).astimezone(zone).date()
                 count += local in days
     return count
+
+
+def count_day_metrics(
+    documents: Iterable[Mapping[str, Any]], units: Mapping[str, ManagementUnitInfo], days: set[date]
+) -> int:
+    return _count_in_days(documents, units, days, "dayMetrics", "dayStartOffsetSeconds")
 
 
 def count_exceptions(
     documents: Iterable[Mapping[str, Any]], units: Mapping[str, ManagementUnitInfo], days: set[date]
 ) -> int:
-    count = 0
-    for document in documents:
-        zone = ZoneInfo(units[document["managementUnitId"]].time_zone)
-        start = parse_utc(document["startDate"])
-        for user in document["userResults"]:
-            for info in user.get("exceptionInfo") or []:
-                local = (start + timedelta(seconds=info["startOffsetSeconds"])).astimezone(zone).date()
-                count += local in days
-    return count
+    return _count_in_days(documents, units, days, "exceptionInfo", "startOffsetSeconds")
 
 
 def expected_segment_sources(
