@@ -2,7 +2,8 @@
 
 Modes:
 - ``hammer``: for ``seconds``, export one adherence day per loop and read MU user lists in between
-  (request-bound), recording every request send and response (time, status, path) to ``events``.
+  (request-bound), recording every request send and response (time, status, path) and every shared pause
+  written (time, until) to ``events``.
 - ``jobs``: ``count`` one-day adherence exports in sequence, recording when each submission was sent.
 - ``export``: start the adherence export for ``days`` of every MU, write the job ids to ``jobs_file``, then
   wait for and download every job into ``dest`` (killed with -9 by the test at some point).
@@ -34,9 +35,21 @@ def hammer(config: dict[str, Any], settings: ClientSettings) -> None:
 
     hooks = {"request": [on_request], "response": [on_response]}
     with GenesysClient(settings, Path(config["state_dir"]), event_hooks=hooks) as client:
+        pause = client.budget.pause
+
+        def recorded_pause(seconds: float) -> float:
+            # Stamped after the shared state is written: from here on every process can see the pause.
+            until = pause(seconds)
+            events.append({"t": time.time(), "event": "pause", "until": until})
+            return until
+
+        client.budget.pause = recorded_pause  # type: ignore[method-assign]
         units = client.management_units()
-        special = config.get("special_mu")  # asked for once, ``special_after`` seconds in
+        # Only worker 0 asks for the special unit (once, ``special_after`` seconds in); nobody else touches it.
+        special = config.get("special_mu")
         mine = [u for u in units if u.id != special]
+        if not config.get("ask_special", True):
+            special = None
         # A common start so that every process is busy when the interesting moment comes.
         time.sleep(max(0.0, config.get("start_at", 0) - time.time()))
         started = time.time()
