@@ -45,7 +45,7 @@ def hammer(config: dict[str, Any], settings: ClientSettings) -> None:
 
         client.budget.pause = recorded_pause  # type: ignore[method-assign]
         units = client.management_units()
-        # Only worker 0 asks for the special unit (once, ``special_after`` seconds in); nobody else touches it.
+        # Only worker 0 asks for the special unit (once, ``special_after`` s in); nobody else touches it.
         special = config.get("special_mu")
         mine = [u for u in units if u.id != special]
         if not config.get("ask_special", True):
