@@ -135,6 +135,7 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         sampler.stop()
     client_metrics = _client_metrics(stack.dagster_home)
     failures = _failures(stack.dagster_home, launched["backfillId"])
+    profile = _step_profile(stack.dagster_home, launched["backfillId"])
     zones: dict[str, int] = {}
     for unit in org["managementUnits"]:
         zones[unit["timeZone"]] = zones.get(unit["timeZone"], 0) + len(unit["userIds"])
@@ -167,6 +168,7 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         "retries": client_metrics.get("retries", 0),
         "peak_mib": sampler.peak_mib,
         "failures": failures,
+        "profile": profile,
     }
 
 
@@ -188,6 +190,31 @@ def _failures(dagster_home: Path, backfill_id: str) -> list[str]:
                 error = error.cause
             messages.append(f"{record.step_key}: {' <- '.join(chain) or '?'}")
     return messages
+
+
+def _step_profile(dagster_home: Path, backfill_id: str) -> list[str]:
+    """Where the wall time went: per step, runs, total and longest seconds from STEP_START to its end."""
+    instance = DagsterInstance.from_config(str(dagster_home))
+    spans: dict[str, list[float]] = {}
+    starts: dict[tuple[str, str], float] = {}
+    for run in instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id})):
+        run_id = run.dagster_run.run_id
+        for record in instance.all_logs(run_id):
+            event = record.dagster_event
+            if event is None or not record.step_key:
+                continue
+            key = (run_id, record.step_key)
+            if event.event_type == DagsterEventType.STEP_START:
+                starts[key] = record.timestamp
+            elif key in starts and event.event_type in (
+                DagsterEventType.STEP_SUCCESS,
+                DagsterEventType.STEP_FAILURE,
+            ):
+                spans.setdefault(record.step_key, []).append(record.timestamp - starts.pop(key))
+    return [
+        f"| {step} | {len(seconds)} | {sum(seconds):.0f} | {max(seconds):.0f} |"
+        for step, seconds in sorted(spans.items(), key=lambda item: -sum(item[1]))
+    ]
 
 
 def _client_metrics(dagster_home: Path) -> dict[str, float]:
@@ -252,6 +279,12 @@ def main(argv: list[str] | None = None) -> str:
             if pipeline["failures"]
             else []
         ),
+        "Steps of the backfill's runs (seconds from step start to step end, summed over runs):",
+        "",
+        "| step | runs | total s | longest s |",
+        "|---|---|---|---|",
+        *pipeline["profile"],
+        "",
         cleaning_rates,
     ]
     return "\n".join(lines)

@@ -37,21 +37,33 @@ def local_midnight_utc(day: date, time_zone: str) -> datetime:
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(time_zone)).astimezone(UTC)
 
 
-def split_days(start: date, end: date, max_days: int) -> list[tuple[date, date]]:
-    """[start, end) in consecutive chunks of at most ``max_days`` days."""
-    if max_days < 1:
-        raise ValueError("max_days must be >= 1")
+def adherence_max_days(include_exceptions: bool) -> int:
+    return wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS if include_exceptions else wire.ADHERENCE_MAX_DAYS
+
+
+def adherence_max_span(include_exceptions: bool) -> timedelta:
+    """The longest window Genesys accepts, as a duration: 7 (31) days of 24 h. The range is checked on the
+    instants sent, so a week of local days that contains a 25-hour day (DST ends) is one hour too long."""
+    return timedelta(days=adherence_max_days(include_exceptions))
+
+
+def local_days_span(first_day: date, end_day: date, time_zone: str) -> timedelta:
+    """Duration of the local days [first_day, end_day) in ``time_zone``."""
+    return local_midnight_utc(end_day, time_zone) - local_midnight_utc(first_day, time_zone)
+
+
+def split_local_days(start: date, end: date, time_zone: str, max_span: timedelta) -> list[tuple[date, date]]:
+    """[start, end) in consecutive runs of whole local days, each as long as possible while its duration in
+    ``time_zone`` stays within ``max_span``."""
     windows: list[tuple[date, date]] = []
     cursor = start
     while cursor < end:
-        stop = min(end, cursor + timedelta(days=max_days))
+        stop = cursor + timedelta(days=1)  # one local day (at most 25 h) always fits
+        while stop < end and local_days_span(cursor, stop + timedelta(days=1), time_zone) <= max_span:
+            stop += timedelta(days=1)
         windows.append((cursor, stop))
         cursor = stop
     return windows
-
-
-def adherence_max_days(include_exceptions: bool) -> int:
-    return wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS if include_exceptions else wire.ADHERENCE_MAX_DAYS
 
 
 @dataclass(frozen=True)
@@ -65,17 +77,17 @@ class PlannedAdherenceJob:
 
 
 def plan_adherence_jobs(request: AdherenceExportRequest) -> list[PlannedAdherenceJob]:
-    """One bulk job per (window, time zone) with one item per MU of that zone; windows <= documented max."""
+    """One bulk job per (window, time zone) with one item per MU of that zone; each window as many whole
+    local days as fit the documented maximum in that zone (so windows differ between zones in DST weeks)."""
     if request.end <= request.start:
         return []
     by_zone: dict[str, list[ManagementUnit]] = {}
     for unit in request.management_units:
         by_zone.setdefault(unit.time_zone, []).append(unit)
+    max_span = adherence_max_span(request.include_exceptions)
     plans: list[PlannedAdherenceJob] = []
-    for first_day, end_day in split_days(
-        request.start, request.end, adherence_max_days(request.include_exceptions)
-    ):
-        for zone in sorted(by_zone):
+    for zone in sorted(by_zone):
+        for first_day, end_day in split_local_days(request.start, request.end, zone, max_span):
             window_start = local_midnight_utc(first_day, zone)
             window_end = local_midnight_utc(end_day, zone)
             items = [
@@ -90,7 +102,7 @@ def plan_adherence_jobs(request: AdherenceExportRequest) -> list[PlannedAdherenc
             ]
             body = {"timeZone": zone, "items": items}
             plans.append(PlannedAdherenceJob(zone, first_day, end_day, window_start, window_end, body))
-    return plans
+    return sorted(plans, key=lambda plan: (plan.first_day, plan.time_zone))
 
 
 def clamp_to_availability(

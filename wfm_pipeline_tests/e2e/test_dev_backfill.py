@@ -1,5 +1,6 @@
 """End to end: the real `wfm-pipeline dev` (what `make run` starts) and a 60-day backfill launched through
-GraphQL exactly as the UI's Materialize -> "Launch backfill" does; then tables, limits, a clean stop."""
+GraphQL exactly as the UI's Materialize -> "Launch backfill" does; then tables, limits, a clean stop, and a
+restart that keeps the history."""
 
 from __future__ import annotations
 
@@ -50,6 +51,16 @@ query BackfillStatus($backfillId: String!) {
     ... on PartitionBackfill { id status numPartitions error { message } }
     ... on PythonError { message }
   }
+}
+"""
+RUNS_OF_BACKFILL = """
+query RunsOfBackfill($id: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) { ... on Runs { results { runId } } }
+}
+"""
+PARTITION_STATS = """
+query PartitionStats($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode { partitionStats { numMaterialized } } }
 }
 """
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -243,3 +254,16 @@ def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
                 f"(SELECT count(*) FROM (SELECT DISTINCT * FROM wfm.{table}))"
             ).fetchone()
             assert total == distinct, f"{table} has {total - distinct} duplicate rows"
+
+    # A restart on the same directories (what a second `make run` does) keeps the run history and the
+    # materialized partitions, and stops cleanly again.
+    stack.start()
+    try:
+        restarted_runs = stack.graphql(RUNS_OF_BACKFILL, {"id": backfill_id})["runsOrError"]["results"]
+        assert sorted(r["runId"] for r in restarted_runs) == sorted(r.dagster_run.run_id for r in runs)
+        for path in (["adherence_daily"], ["agent_occupancy"]):
+            node = stack.graphql(PARTITION_STATS, {"path": path})["assetNodeOrError"]
+            assert node["partitionStats"]["numMaterialized"] >= BACKFILL_DAYS, (path, node)
+    finally:
+        assert stack.stop() == 0
+    assert stack.leftover_processes() == []

@@ -14,8 +14,8 @@ from wfm_pipeline.genesys.windows import (
     format_utc,
     parse_utc,
     plan_adherence_jobs,
-    split_days,
     split_interval,
+    split_local_days,
     user_details_body,
 )
 
@@ -24,8 +24,8 @@ NY2 = ManagementUnit("mu-ny2", "New York 2", "bu", "America/New_York")
 LON = ManagementUnit("mu-lon", "London", "bu", "Europe/London")
 
 
-def test_split_days_respects_maximum_and_covers_range() -> None:
-    windows = split_days(date(2024, 3, 1), date(2024, 3, 20), 7)
+def test_split_local_days_respects_maximum_and_covers_range() -> None:
+    windows = split_local_days(date(2024, 3, 1), date(2024, 3, 20), "Europe/London", timedelta(days=7))
     assert windows == [
         (date(2024, 3, 1), date(2024, 3, 8)),
         (date(2024, 3, 8), date(2024, 3, 15)),
@@ -33,8 +33,49 @@ def test_split_days_respects_maximum_and_covers_range() -> None:
     ]
 
 
-def test_split_days_empty_when_end_not_after_start() -> None:
-    assert split_days(date(2024, 3, 1), date(2024, 3, 1), 7) == []
+def test_split_local_days_empty_when_end_not_after_start() -> None:
+    assert split_local_days(date(2024, 3, 1), date(2024, 3, 1), "UTC", timedelta(days=7)) == []
+
+
+def test_a_week_with_the_25_hour_day_is_one_day_shorter() -> None:
+    # 2024-11-03: US fall-back, 25 h in New York. Seven local days from 2024-10-30 would last 169 h.
+    windows = split_local_days(date(2024, 10, 30), date(2024, 11, 13), "America/New_York", timedelta(days=7))
+    assert windows == [
+        (date(2024, 10, 30), date(2024, 11, 5)),
+        (date(2024, 11, 5), date(2024, 11, 12)),
+        (date(2024, 11, 12), date(2024, 11, 13)),
+    ]
+    zone = ZoneInfo("America/New_York")
+    for first, end in windows:  # checked with zoneinfo directly, not with the module's own helper
+        # (timestamps: aware datetimes sharing a tzinfo subtract as wall clock)
+        start_at, end_at = (
+            datetime.combine(day, datetime.min.time(), zone).timestamp() for day in (first, end)
+        )
+        assert end_at - start_at <= 7 * 86400
+
+
+def test_adherence_windows_differ_by_zone_only_in_dst_weeks() -> None:
+    # London falls back 2024-10-27, New York 2024-11-03: each zone's window is cut where its own 25 h day is.
+    request = AdherenceExportRequest([NY, LON], date(2024, 10, 22), date(2024, 11, 5))
+    plans = plan_adherence_jobs(request)
+    for plan in plans:
+        assert plan.window_end - plan.window_start <= timedelta(days=7), plan
+        item = plan.body["items"][0]
+        assert parse_utc(item["endDate"]) - parse_utc(item["startDate"]) <= timedelta(days=7)
+    for zone in ("America/New_York", "Europe/London"):
+        mine = [p for p in plans if p.time_zone == zone]
+        assert mine[0].first_day == date(2024, 10, 22) and mine[-1].end_day == date(2024, 11, 5)
+        assert all(a.end_day == b.first_day for a, b in itertools.pairwise(mine))
+    assert [(p.first_day, p.end_day) for p in plans if p.time_zone == "Europe/London"] == [
+        (date(2024, 10, 22), date(2024, 10, 28)),
+        (date(2024, 10, 28), date(2024, 11, 4)),
+        (date(2024, 11, 4), date(2024, 11, 5)),
+    ]
+    assert [(p.first_day, p.end_day) for p in plans if p.time_zone == "America/New_York"] == [
+        (date(2024, 10, 22), date(2024, 10, 29)),
+        (date(2024, 10, 29), date(2024, 11, 4)),
+        (date(2024, 11, 4), date(2024, 11, 5)),
+    ]
 
 
 @pytest.mark.parametrize(("exceptions", "max_days"), [(True, 7), (False, 31)])

@@ -14,7 +14,7 @@ pool slot to download them deadlock (seen with 4 concurrent runs). ``client.run_
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ from wfm_pipeline.genesys import (
     UserDetailsExportRequest,
 )
 from wfm_pipeline.genesys.files import atomic_write_bytes
+from wfm_pipeline.genesys.windows import adherence_max_span, local_days_span
 from wfm_pipeline.transforms import ManagementUnitInfo, days_between, local_day_bounds, utc_span_of_days
 
 GROUP = "raw"
@@ -54,13 +55,27 @@ ADHERENCE_CONTEXT_DAYS = 1
 ADHERENCE_CORE_DAYS = wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS - 2 * ADHERENCE_CONTEXT_DAYS
 
 
-def adherence_cores(first: date, last: date) -> list[tuple[date, date]]:
-    """The run's days in chunks of at most ADHERENCE_CORE_DAYS (each chunk = one request window)."""
-    days = days_between(first, last)
-    return [
-        (days[index], days[min(index + ADHERENCE_CORE_DAYS, len(days)) - 1])
-        for index in range(0, len(days), ADHERENCE_CORE_DAYS)
-    ]
+def adherence_cores(first: date, last: date, time_zones: Iterable[str]) -> list[tuple[date, date]]:
+    """The run's days in chunks, each loaded from one request window (the chunk plus its context days):
+    at most ADHERENCE_CORE_DAYS days, one fewer where the window would contain a 25-hour day (DST ends) in
+    some unit's time zone and so exceed Genesys's 7 x 24 h range."""
+    zones = sorted(set(time_zones))
+    max_span = adherence_max_span(include_exceptions=True)
+    context, one_day = timedelta(days=ADHERENCE_CONTEXT_DAYS), timedelta(days=1)
+
+    def fits(core_first: date, core_last: date) -> bool:
+        window = (core_first - context, core_last + one_day + context)
+        return all(local_days_span(*window, zone) <= max_span for zone in zones)
+
+    chunks: list[tuple[date, date]] = []
+    cursor = first
+    while cursor <= last:
+        stop = cursor
+        while stop < last and (stop - cursor).days + 1 < ADHERENCE_CORE_DAYS and fits(cursor, stop + one_day):
+            stop += one_day
+        chunks.append((cursor, stop))
+        cursor = stop + one_day
+    return chunks
 
 
 def adherence_request(
@@ -190,7 +205,7 @@ def _export(
         units = _units(client)
         snapshot = _snapshot(client, units)
         if kind == ADHERENCE:
-            for core_first, core_last in adherence_cores(first, last):
+            for core_first, core_last in adherence_cores(first, last, (unit.time_zone for unit in units)):
                 result = client.run_export(adherence_request(units, core_first, core_last), dest)
                 parts.append(
                     (
