@@ -9,10 +9,9 @@ transactions). Frames are handed to DuckDB through the Arrow PyCapsule stream, s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -107,6 +106,16 @@ class _ArrowStream:
         return self._frame.__arrow_c_stream__(requested_schema)
 
 
+@contextlib.contextmanager
+def registered(connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> Iterator[None]:
+    """``frame`` visible to SQL on ``connection`` as the view ``name`` while the block runs."""
+    connection.register(name, _ArrowStream(frame))
+    try:
+        yield
+    finally:
+        connection.unregister(name)
+
+
 def prepare(connection: duckdb.DuckDBPyConnection) -> None:
     """Session settings (UTC for TIMESTAMPTZ round-trips) and the schema's DDL; idempotent."""
     connection.execute("SET TimeZone = 'UTC'")
@@ -161,14 +170,10 @@ def replace_slices(
         for spec, frame in frames:
             _check_frame(spec, frame, first, last)
             columns = ", ".join(spec.columns)
-            stream = _ArrowStream(frame)
-            connection.register("_wfm_slice", stream)
-            try:
+            with registered(connection, "_wfm_slice", frame):
                 connection.execute(
                     f"INSERT INTO {spec.sql_name(connection)} ({columns}) SELECT {columns} FROM _wfm_slice"
                 )
-            finally:
-                connection.unregister("_wfm_slice")
             inserted[spec.name] = frame.height
         if before_commit is not None:
             before_commit()
@@ -192,13 +197,15 @@ def read_slice(
     connection.execute("SET TimeZone = 'UTC'")
     columns = list(spec.columns)
     order = ", ".join(order_by or columns)
-    cursor = connection.execute(
+    # Date literals, not parameters: duckdb-python materializes a parameterized query's result before
+    # streaming it, 20x slower for a 35-day slice (measured, 3.9 s vs 0.2 s for 0.9 M rows). The Arrow C
+    # stream, not Python tuples, for the same reason.
+    low, high = first.isoformat(), last.isoformat()  # date objects: no SQL can come in this way
+    relation = connection.sql(
         f"SELECT {', '.join(columns)} FROM {spec.sql_name(connection)} "
-        f"WHERE {SLICE_COLUMN} BETWEEN ? AND ? ORDER BY {order}",
-        [first, last],
+        f"WHERE {SLICE_COLUMN} BETWEEN DATE '{low}' AND DATE '{high}' ORDER BY {order}"
     )
-    rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return pl.DataFrame(rows, schema=dict(spec.columns), orient="row")
+    return pl.DataFrame(relation).cast(dict(spec.columns))
 
 
 def count_slice(connection: duckdb.DuckDBPyConnection, spec: TableSpec, first: date, last: date) -> int:

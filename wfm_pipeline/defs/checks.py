@@ -5,25 +5,28 @@ the same DuckDB connection): when a blocking check fails the transaction is roll
 replaces a good slice, and the step fails naming the check. Non-blocking checks (the comparison with the
 aggregates API, which can lag) are reported without stopping the write.
 
-Raw-side counts (``count_*``, ``expected_segment_sources``) are written in plain Python on purpose: they
-re-derive what the polars transforms should have produced by a second, independent route.
+Raw-side counts re-derive what the polars transforms should have produced by a second, independent route:
+``count_*`` in plain Python over the parsed documents, ``expected_segment_sources`` in DuckDB SQL over the
+raw files.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
+from duckdb import DuckDBPyConnection
 
 from wfm_pipeline.transforms import ManagementUnitInfo, parse_utc
+from wfm_pipeline.transforms.days import UTC_TIMESTAMP
 from wfm_pipeline.transforms.occupancy import INTERVAL_GRAIN
+from wfm_pipeline.warehouse import registered
 
 SECONDS_TOLERANCE = 1.0  # aggregates are milliseconds; segments are whole or fractional seconds
 
@@ -220,7 +223,8 @@ def count_exceptions(
 
 
 def expected_segment_sources(
-    pages: Iterable[Mapping[str, Any]],
+    connection: DuckDBPyConnection,
+    paths: Sequence[Path],
     list_field: str,
     status_fields: Sequence[str],
     units: Sequence[ManagementUnitInfo],
@@ -228,49 +232,63 @@ def expected_segment_sources(
     open_until: datetime | None,
 ) -> int:
     """Raw records that should appear in the segment table: deduplicated on (user, start, status), not
-    entirely covered by earlier records of the agent, and intersecting one of the agent's requested days."""
-    unit_of = {}
+    entirely covered by earlier records of the agent, and intersecting one of the agent's requested days.
+
+    Computed by DuckDB straight from the raw files (its own JSON reader and timestamp parser), so it is a
+    second route to the number the polars transforms produce, and fast enough for a year of pages."""
+    if not paths:
+        return 0
+    unit_of: dict[str, str] = {}
     for unit in sorted(units, key=lambda u: u.id):
         for user_id in unit.user_ids:
             unit_of.setdefault(user_id, unit.id)
-    latest_end: dict[tuple[str, datetime, tuple[Any, ...]], datetime] = {}
-    for page in pages:
-        for detail in page.get("userDetails") or []:
-            for record in detail.get(list_field) or []:
-                start = parse_utc(record["startTime"])
-                end = parse_utc(record["endTime"]) if record.get("endTime") else open_until
-                if end is None or end <= start:
-                    continue
-                key = (detail["userId"], start, tuple(record.get(name) for name in status_fields))
-                latest_end[key] = max(end, latest_end.get(key, end))
-    per_user: dict[str, list[tuple[datetime, datetime, tuple[Any, ...]]]] = defaultdict(list)
-    for (user_id, start, status), end in latest_end.items():
-        per_user[user_id].append((start, end, tuple("" if v is None else v for v in status)))
-    # Each unit's requested days merged into disjoint spans, so a record is located by bisection.
-    merged: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for (unit_id, _), (low, high) in sorted(day_bounds.items(), key=lambda item: (item[0][0], item[1])):
-        spans = merged[unit_id]
-        if spans and low <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], high))
-        else:
-            spans.append((low, high))
-    span_ends = {unit_id: [high for _, high in spans] for unit_id, spans in merged.items()}
-
-    def intersects(unit_id: str, start: datetime, end: datetime) -> bool:
-        index = bisect.bisect_right(span_ends.get(unit_id, []), start)
-        return index < len(merged[unit_id]) and merged[unit_id][index][0] < end
-
-    count = 0
-    for user_id, records in per_user.items():
-        if user_id not in unit_of:
-            continue
-        reach: datetime | None = None
-        for start, end, _ in sorted(records):
-            effective_start = start if reach is None else max(start, reach)
-            reach = end if reach is None else max(reach, end)
-            if effective_start < end and intersects(unit_of[user_id], effective_start, end):
-                count += 1
-    return count
+    members = pl.DataFrame(
+        {"user_id": list(unit_of), "unit_id": list(unit_of.values())},
+        schema={"user_id": pl.String(), "unit_id": pl.String()},
+    )
+    days = pl.DataFrame(
+        [{"unit_id": unit_id, "low": low, "high": high} for (unit_id, _), (low, high) in day_bounds.items()],
+        schema={"unit_id": pl.String(), "low": UTC_TIMESTAMP, "high": UTC_TIMESTAMP},
+        orient="row",
+    )
+    fields = ["startTime", "endTime", *status_fields]
+    record_type = "STRUCT(" + ", ".join(f'"{name}" VARCHAR' for name in fields) + ")"
+    page_type = f'STRUCT("userId" VARCHAR, "{list_field}" {record_type}[])[]'
+    statuses = ", ".join(f'r."{name}" AS "{name}"' for name in status_fields)
+    status_order = ", ".join(f"coalesce(\"{name}\", '')" for name in status_fields)
+    status_keys = ", ".join(f'"{name}"' for name in status_fields)
+    query = f"""
+        WITH details AS (
+            SELECT unnest(userDetails) AS d
+            FROM read_json($paths, columns = {{'userDetails': '{page_type}'}}, format = 'auto')
+        ), records AS (
+            SELECT d.userId AS user_id, unnest(d."{list_field}") AS r FROM details
+        ), parsed AS (
+            SELECT user_id, CAST(r.startTime AS TIMESTAMPTZ) AS s,
+                   coalesce(CAST(r.endTime AS TIMESTAMPTZ), CAST($open_until AS TIMESTAMPTZ)) AS e, {statuses}
+            FROM records
+        ), unique_records AS (
+            SELECT user_id, s, {status_keys}, max(e) AS e
+            FROM parsed WHERE e > s GROUP BY user_id, s, {status_keys}
+        ), reached AS (
+            SELECT user_id, s, e, max(e) OVER (
+                PARTITION BY user_id ORDER BY s, e, {status_order}
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            ) AS earlier_end
+            FROM unique_records
+        ), visible AS (
+            SELECT r.user_id, m.unit_id, greatest(r.s, coalesce(r.earlier_end, r.s)) AS s, r.e
+            FROM reached r JOIN _wfm_members m USING (user_id)
+        )
+        SELECT count(*) FROM visible v
+        WHERE v.s < v.e
+          AND EXISTS (SELECT 1 FROM _wfm_days d WHERE d.unit_id = v.unit_id AND d.low < v.e AND d.high > v.s)
+    """
+    with registered(connection, "_wfm_members", members), registered(connection, "_wfm_days", days):
+        row = connection.execute(
+            query, {"paths": [str(path) for path in paths], "open_until": open_until}
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 # --- occupancy vs aggregates API ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 
@@ -151,3 +152,53 @@ def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
     with resource.get_connection() as connection:
         kept = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
     assert kept.equals(good)
+
+
+def _record(start: str, end: str | None, status: str) -> dict[str, str]:
+    record = {"startTime": f"2024-03-{start}Z", "routingStatus": status}
+    if end is not None:
+        record["endTime"] = f"2024-03-{end}Z"
+    return record
+
+
+@pytest.mark.parametrize(("open_until", "expected"), [(datetime(2024, 3, 2, 1, tzinfo=UTC), 3), (None, 2)])
+def test_expected_segment_sources_counts_what_the_segment_table_should_hold(
+    tmp_path: Path, open_until: datetime | None, expected: int
+) -> None:
+    first_page = {
+        "userDetails": [
+            {
+                "userId": "u1",
+                "routingStatus": [
+                    _record("01T08:00:00.000", "01T09:00:00.000", "IDLE"),  # counted (longest copy below)
+                    _record("01T09:00:00.000", "01T09:15:00.000", "INTERACTING"),  # covered by the copy
+                    _record("01T09:10:00.000", "01T10:00:00.000", "IDLE"),  # counted from 09:30
+                    _record("01T10:00:00.000", "01T10:00:00.000", "IDLE"),  # empty: dropped
+                ],
+            },
+            {"userId": "stranger", "routingStatus": [_record("01T08:00:00.000", "01T09:00:00.000", "IDLE")]},
+        ]
+    }
+    second_page = {
+        "userDetails": [
+            {
+                "userId": "u1",
+                "routingStatus": [
+                    _record("01T08:00:00.000", "01T09:30:00.000", "IDLE"),  # the midnight copy, longer
+                    _record("01T23:00:00.000", None, "IDLE"),  # open: counted only with open_until
+                    _record("02T08:00:00.000", "02T09:00:00.000", "IDLE"),  # not a requested day
+                ],
+            }
+        ]
+    }
+    paths = []
+    for index, page in enumerate((first_page, second_page)):
+        paths.append(tmp_path / f"page-{index}.json")
+        paths[-1].write_text(json.dumps(page))
+    unit = ManagementUnitInfo(id="mu", time_zone="UTC", user_ids=("u1",))
+    bounds = {("mu", date(2024, 3, 1)): (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))}
+    with duckdb.connect() as connection:
+        count = checks.expected_segment_sources(
+            connection, paths, "routingStatus", ["routingStatus"], [unit], bounds, open_until
+        )
+    assert count == expected

@@ -8,11 +8,11 @@ naming it -- nothing is half-loaded.
 """
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import polars as pl
@@ -36,6 +36,7 @@ from wfm_pipeline.defs.resources import RawStoreResource
 from wfm_pipeline.transforms import (
     PRESENCE_COLUMNS,
     ROUTING_STATUS_COLUMNS,
+    ManagementUnitInfo,
     RawRecordError,
     adherence_daily_rows,
     adherence_exception_rows,
@@ -50,6 +51,7 @@ from wfm_pipeline.transforms import (
 from wfm_pipeline.transforms.adherence import ADHERENCE_DAILY_SCHEMA, ADHERENCE_EXCEPTIONS_SCHEMA
 
 GROUP = "warehouse"
+T = TypeVar("T")
 
 
 class BlockingCheckFailed(RuntimeError):
@@ -70,13 +72,11 @@ def _spec(table: warehouse.TableSpec, upstream: str) -> dg.AssetSpec:
     )
 
 
-def _parse(store: RawStore, entry: RawFileEntry, kind: str, parse: Any) -> Any:
-    """Load + parse one raw file (``parse(data, document)``); on any shape error quarantine it and fail the
-    step naming it."""
+def _parse(store: RawStore, entry: RawFileEntry, kind: str, parse: Callable[[bytes], T]) -> T:
+    """Load + parse one raw file (``parse(data)``); on any shape error quarantine it and fail the step
+    naming it."""
     try:
-        data = store.load_bytes(entry, kind)
-        document = json.loads(data)
-        return document, parse(data, document)
+        return parse(store.load_bytes(entry, kind))
     except RawFileError as exc:
         raise dg.Failure(str(exc), metadata={"path": str(exc.path)}, allow_retries=False) from exc
     except (RawRecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -148,11 +148,11 @@ def _results(
 
 
 def _parse_adherence(
-    _data: bytes, document: Any, *, units: dict[str, Any], low: date, high: date
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return adherence_daily_rows(document, units, low, high), adherence_exception_rows(
-        document, units, low, high
-    )
+    data: bytes, *, units: dict[str, Any], low: date, high: date
+) -> tuple[Any, pl.DataFrame, pl.DataFrame]:
+    document = json.loads(data)
+    daily = adherence_daily_rows(document, units, low, high)
+    return document, daily, adherence_exception_rows(document, units, low, high)
 
 
 @dg.multi_asset(
@@ -182,7 +182,7 @@ def adherence_tables(
         parse = partial(_parse_adherence, units=units, low=min(days), high=max(days))
 
         for entry in manifest.files:
-            document, (daily, exceptions) = _parse(store, entry, ADHERENCE, parse)
+            document, daily, exceptions = _parse(store, entry, ADHERENCE, parse)
             daily_parts.append(daily.filter(in_days))
             exception_parts.append(exceptions.filter(in_days))
             expected_daily += checks.count_day_metrics([document], units, set(days))
@@ -240,7 +240,15 @@ def user_details_tables(
     store = raw_store.store()
     manifests = _manifests(store, USER_DETAILS, first, last)
     routing_parts, presence_parts, occupancy_parts, day_parts = [], [], [], []
-    expected_routing = expected_presence = 0
+    # per group of days: what the raw-side segment counts need (files, units, day bounds, open_until)
+    sources: list[
+        tuple[
+            list[Path],
+            Sequence[ManagementUnitInfo],
+            dict[tuple[str, date], tuple[datetime, datetime]],
+            datetime | None,
+        ]
+    ] = []
     samples: list[tuple[Sequence[str], Any, str]] = []
     files_used: set[str] = set()
     available_until: datetime | None = None
@@ -251,12 +259,11 @@ def user_details_tables(
         open_until = parse_utc(manifest.data_availability_date) if manifest.data_availability_date else None
         if open_until is not None:
             available_until = open_until if available_until is None else min(available_until, open_until)
-        pages, routing_records, presence_records = [], [], []
+        routing_records, presence_records = [], []
         for entry in manifest.files:
-            page, (routing, presence) = _parse(
-                store, entry, USER_DETAILS, lambda data, _document: status_records_from_json([data])
+            routing, presence = _parse(
+                store, entry, USER_DETAILS, lambda data: status_records_from_json([data])
             )
-            pages.append(page)
             routing_records.append(routing)
             presence_records.append(presence)
             files_used.add(entry.path)
@@ -268,13 +275,8 @@ def user_details_tables(
         presence_parts.append(presence)
         occupancy_parts.append(agent_occupancy(routing, presence, days_frame))
         day_parts.append(days_frame)
-        bounds = _day_bounds(days_frame)
-        expected_routing += checks.expected_segment_sources(
-            pages, "routingStatus", ["routingStatus"], units, bounds, open_until
-        )
-        expected_presence += checks.expected_segment_sources(
-            pages, "primaryPresence", ["systemPresence", "organizationPresenceId"], units, bounds, open_until
-        )
+        paths = [store.absolute(entry.path) for entry in manifest.files]
+        sources.append((paths, units, _day_bounds(days_frame), open_until))
         for sample in manifest.aggregates:
             response = store.load_aggregates(sample.path)
             if response is not None:
@@ -294,7 +296,17 @@ def user_details_tables(
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def expected_sources(connection: DuckDBPyConnection, list_field: str, status_fields: list[str]) -> int:
+        return sum(
+            checks.expected_segment_sources(connection, paths, list_field, status_fields, *rest)
+            for paths, *rest in sources
+        )
+
     def evaluate(connection: DuckDBPyConnection) -> list[checks.CheckOutcome]:
+        expected_routing = expected_sources(connection, "routingStatus", ["routingStatus"])
+        expected_presence = expected_sources(
+            connection, "primaryPresence", ["systemPresence", "organizationPresenceId"]
+        )
         routing = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, first, last)
         presence = warehouse.read_slice(connection, warehouse.PRESENCE_SEGMENTS, first, last)
         occupancy = warehouse.read_slice(connection, warehouse.AGENT_OCCUPANCY, first, last)
