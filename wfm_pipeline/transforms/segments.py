@@ -88,17 +88,18 @@ def _user_details(pages: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]
     return details
 
 
-def _timestamps(frame: pl.DataFrame, column: str, where: str, required: bool) -> pl.Series:
-    """Wire timestamps -> UTC datetimes: vectorized for the wire format, ``parse_utc`` for the rest."""
-    raw = frame[column]
-    parsed = raw.str.to_datetime(format=_WIRE_TIME_FORMAT, time_zone="UTC", time_unit="us", strict=False)
-    if required and raw.null_count():
-        raise RawRecordError(f"{where}: a record has no {column}")
+def _wire_time(column: str) -> pl.Expr:
+    return pl.col(column).str.to_datetime(
+        format=_WIRE_TIME_FORMAT, time_zone="UTC", time_unit="us", strict=False
+    )
+
+
+def _fallback_timestamps(frame: pl.DataFrame, column: str, where: str) -> pl.Series:
+    """``parse_utc`` for the values the wire format did not match (offsets, no fraction)."""
+    raw, parsed = frame[f"_raw_{column}"], frame[column]
     odd = raw.filter(parsed.is_null() & raw.is_not_null()).unique().to_list()
-    if odd:
-        fallback = {value: parse_utc(value, f"{where}.{column}") for value in odd}
-        parsed = parsed.fill_null(raw.replace_strict(fallback, default=None, return_dtype=UTC_TIMESTAMP))
-    return parsed.alias(column)
+    fallback = {value: parse_utc(value, f"{where}.{column}") for value in odd}
+    return parsed.fill_null(raw.replace_strict(fallback, default=None, return_dtype=UTC_TIMESTAMP))
 
 
 def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.DataFrame:
@@ -112,10 +113,26 @@ def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.
     missing = flat.filter(pl.col(status).is_null())
     if missing.height:
         raise RawRecordError(f"userId {missing['user_id'][0]}: a {field} record has no {status}")
-    return flat.with_columns(
-        _timestamps(flat, "startTime", field, required=True),
-        _timestamps(flat, "endTime", field, required=False),
-    ).select(
+    if flat["startTime"].null_count():
+        raise RawRecordError(f"{field}: a record has no startTime")
+    # One with_columns so polars parses both columns at once (the wire format: the fast, vectorized path).
+    parsed = flat.with_columns(
+        pl.col("startTime").alias("_raw_startTime"),
+        pl.col("endTime").alias("_raw_endTime"),
+        _wire_time("startTime"),
+        _wire_time("endTime"),
+    )
+    unparsed = parsed.select(
+        (
+            pl.col("startTime").is_null()
+            | (pl.col("endTime").is_null() & pl.col("_raw_endTime").is_not_null())
+        ).any()
+    ).item()
+    if unparsed:
+        parsed = parsed.with_columns(
+            _fallback_timestamps(parsed, "startTime", field), _fallback_timestamps(parsed, "endTime", field)
+        )
+    return parsed.select(
         "user_id",
         pl.col("startTime").alias("start_time"),
         pl.col("endTime").alias("end_time"),
@@ -173,12 +190,11 @@ def deduplicate(
     else:
         closed = records.with_columns(pl.col("end_time").fill_null(pl.lit(open_until).cast(UTC_TIMESTAMP)))
     keys = ["user_id", "start_time", *status_columns]
+    # sorted by end_time, the last of each key is the copy that ends latest
     return (
         closed.filter(pl.col("end_time") > pl.col("start_time"))
-        .group_by(keys)
-        .agg(pl.col("end_time").max())
-        .select(records.columns)
         .sort("user_id", "start_time", "end_time", *status_columns)
+        .unique(keys, keep="last", maintain_order=True)
     )
 
 
