@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter, defaultdict
+import time
+from collections import Counter, defaultdict, deque
 from typing import Any
+
+THROTTLE_TIMES_KEPT = 10_000
 
 
 class Stats:
@@ -18,6 +21,11 @@ class Stats:
         with self._lock:
             self._requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
             self._throttled: Counter[str] = Counter()
+            # wall-clock time (epoch seconds) of the latest 429s per limit, for tests that need the server's
+            # own moment rather than when a response reached a client
+            self._throttled_at: defaultdict[str, deque[float]] = defaultdict(
+                lambda: deque(maxlen=THROTTLE_TIMES_KEPT)
+            )
             self._faults: Counter[str] = Counter()
             self._jobs_created: Counter[str] = Counter()
             self._unhandled_errors = 0
@@ -31,6 +39,7 @@ class Stats:
     def record_throttle(self, limit_name: str) -> None:
         with self._lock:
             self._throttled[limit_name] += 1
+            self._throttled_at[limit_name].append(time.time())
 
     def record_fault(self, kind: str) -> None:
         with self._lock:
@@ -55,6 +64,7 @@ class Stats:
                 "requests": {route: dict(counts) for route, counts in sorted(self._requests.items())},
                 "rateLimited": dict(self._throttled),
                 "rateLimitedTotal": sum(self._throttled.values()),
+                "rateLimitedAt": {name: list(times) for name, times in self._throttled_at.items()},
                 "faults": dict(self._faults),
                 "faultsTotal": sum(self._faults.values()),
                 "jobsCreated": dict(self._jobs_created),

@@ -88,25 +88,33 @@ def test_processes_share_the_token_budget_and_adapt_when_it_is_lowered(
     # 1 s wall-clock windows at time scale 60; 40 requests per window for the whole token.
     sandbox_admin.set_limits(token_rate_per_minute=40)
     window = float(sandbox_admin.limits()["effectiveWallClock"]["token_rate_window_seconds"])
-    workers = [spawn(hammer_config(sandbox_admin, tmp_path, i, seconds=8.0)) for i in range(4)]
+    workers = [spawn(hammer_config(sandbox_admin, tmp_path, i, seconds=12.0)) for i in range(4)]
     wait_until(lambda: sandbox_admin.stats()["requests"].get("POST /oauth/token"), 60, "the first token")
     time.sleep(4.0)
     steady = sandbox_admin.stats()
     assert steady["rateLimited"].get(TOKEN_RATE, 0) == 0, steady["rateLimited"]
-    lowered_at = time.time()
-    sandbox_admin.set_limits(token_rate_per_minute=15)
+    lowered_at = float(sandbox_admin.set_limits(token_rate_per_minute=15)["changedAt"])
     for worker in workers:
         finish(worker)
+    # The server's own clock for both moments, so the claim does not depend on how fast responses travel:
+    # any 429 falls inside the fixed window that was running when the limit dropped (usually there is none:
+    # the next response's headers already carry the lower limit and the budget pauses everyone).
+    throttled = sandbox_admin.stats()["rateLimitedAt"].get(TOKEN_RATE, [])
+    assert all(lowered_at <= t <= lowered_at + window for t in throttled), (lowered_at, window, throttled)
     events = []
     for index in range(4):
         record = json.loads((tmp_path / f"events-{index}.json").read_text())
         events += record["events"]
-    throttled = [e["t"] for e in events if e["event"] == "response" and e["status"] == 429]
-    assert all(t >= lowered_at for t in throttled), "429s before the limit was lowered"
-    # Every 429 came within the server window in which the limit dropped (plus response latency).
-    assert all(t <= lowered_at + window + 0.5 for t in throttled), (lowered_at, throttled)
-    served_after = [e for e in events if e["event"] == "response" and e["t"] > lowered_at + window + 0.5]
-    assert len(served_after) > 10  # the workers kept working under the lower limit
+    # API requests only (presigned downloads and token grants are not counted against the token's budget).
+    served = sorted(e["t"] for e in events if e["event"] == "send" and e["path"].startswith("/api/v2/"))
+    # The lower limit was binding: before, the four processes used well over 15 per window; after the first
+    # two windows they kept working at no more than 15 per window on average.
+    before = [t for t in served if lowered_at - 3 * window <= t < lowered_at]
+    assert len(before) / 3 >= 25, len(before)
+    after = [t for t in served if t >= lowered_at + 2 * window]
+    span = served[-1] - (lowered_at + 2 * window)
+    assert span >= 3 * window, f"too little time under the lower limit to judge ({span:.1f} s)"
+    assert 10 < len(after) <= 15 * (span / window + 1), (len(after), span)
     assert sandbox_admin.stats()["tokensIssued"] == 1  # one token shared by all processes
 
 

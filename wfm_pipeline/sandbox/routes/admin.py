@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,8 +36,12 @@ async def admin_limits(request: Request) -> Response:
             sandbox.set_limits(raw)
         except ValueError as exc:
             raise bad_request(f"invalid limits: {exc}") from None
+        changed_at: float | None = time.time()  # every request handled after this sees the new limits
+    else:
+        changed_at = None
     return json_response(
         {
+            "changedAt": changed_at,
             "profile": sandbox.config.profile,
             "timeScale": sandbox.config.time_scale,
             "limits": sandbox.base_limits.as_dict(),
