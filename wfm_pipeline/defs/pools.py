@@ -2,7 +2,7 @@
 
 dagster.yaml can only set ``concurrency.pools.default_limit`` (1 here: the safe value for the single DuckDB
 writer); per-pool limits live in the instance database. ``apply_pool_limits`` writes ours there -- call it
-once per instance (``wfm-pipeline dev`` does), or run ``dagster instance concurrency set genesys_api 3``.
+once per instance (``wfm-pipeline dev`` does), or run ``dagster instance concurrency set genesys_api 2``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dagster as dg
 
 API_POOL = "genesys_api"
 WRITER_POOL = "duckdb_writer"
-POOL_LIMITS: Mapping[str, int] = {API_POOL: 3, WRITER_POOL: 1}
+POOL_LIMITS: Mapping[str, int] = {API_POOL: 2, WRITER_POOL: 1}
 
 
 def apply_pool_limits(

@@ -1,4 +1,4 @@
-"""Pools on a persistent instance: concurrent runs never exceed the genesys_api limit and never run two DuckDB
+"""Pools on a persistent instance: concurrent runs never exceed genesys_api=2 and never run two DuckDB
 writers at once (asserted from step start/end events in the instance's event log)."""
 
 from __future__ import annotations
