@@ -25,7 +25,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, EventRe
 
 from bench import cleaning, report_baseline
 from wfm_pipeline import wire
-from wfm_pipeline_tests.e2e.devstack import DevStack
+from wfm_pipeline_tests.e2e.devstack import DevStack, step_intervals
 
 BACKFILL_START = date(2024, 1, 1)
 SENSORS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { id name } } } } }"
@@ -195,25 +195,12 @@ def _failures(dagster_home: Path, backfill_id: str) -> list[str]:
 def _step_profile(dagster_home: Path, backfill_id: str) -> list[str]:
     """Where the wall time went: per step, runs, total and longest seconds from STEP_START to its end."""
     instance = DagsterInstance.from_config(str(dagster_home))
-    spans: dict[str, list[float]] = {}
-    starts: dict[tuple[str, str], float] = {}
-    for run in instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id})):
-        run_id = run.dagster_run.run_id
-        for record in instance.all_logs(run_id):
-            event = record.dagster_event
-            if event is None or not record.step_key:
-                continue
-            key = (run_id, record.step_key)
-            if event.event_type == DagsterEventType.STEP_START:
-                starts[key] = record.timestamp
-            elif key in starts and event.event_type in (
-                DagsterEventType.STEP_SUCCESS,
-                DagsterEventType.STEP_FAILURE,
-            ):
-                spans.setdefault(record.step_key, []).append(record.timestamp - starts.pop(key))
+    runs = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
+    spans, _ = step_intervals(instance, [run.dagster_run.run_id for run in runs])
+    durations = {step: [end - start for start, end in windows] for step, windows in spans.items()}
     return [
         f"| {step} | {len(seconds)} | {sum(seconds):.0f} | {max(seconds):.0f} |"
-        for step, seconds in sorted(spans.items(), key=lambda item: -sum(item[1]))
+        for step, seconds in sorted(durations.items(), key=lambda item: -sum(item[1]))
     ]
 
 

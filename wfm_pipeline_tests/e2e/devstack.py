@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from dagster import DagsterEventType, DagsterInstance
 
 STARTUP_TIMEOUT_SECONDS = 240.0
 
@@ -140,3 +141,28 @@ class DevStack:
             if marker in environ.split(b"\0"):
                 found.append(f"{proc.name}: {cmdline}")
         return found
+
+
+def step_intervals(
+    instance: DagsterInstance, run_ids: list[str]
+) -> tuple[dict[str, list[tuple[float, float]]], list[str]]:
+    """Execution interval (STEP_START to STEP_SUCCESS/FAILURE) of every step of the runs, keyed by step key,
+    from the event log; plus ``run_id/step_key`` of steps that started and never ended."""
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    unfinished: list[str] = []
+    for run_id in run_ids:
+        started: dict[str, float] = {}
+        for record in instance.all_logs(run_id):
+            event = record.dagster_event
+            if event is None or record.step_key is None:
+                continue
+            if event.event_type == DagsterEventType.STEP_START:
+                started[record.step_key] = record.timestamp
+            elif record.step_key in started and event.event_type in (
+                DagsterEventType.STEP_SUCCESS,
+                DagsterEventType.STEP_FAILURE,
+            ):
+                begun = started.pop(record.step_key)
+                intervals.setdefault(record.step_key, []).append((begun, record.timestamp))
+        unfinished += [f"{run_id}/{step_key}" for step_key in started]
+    return intervals, unfinished

@@ -13,9 +13,9 @@ import duckdb
 import httpx
 import pytest
 import yaml
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from wfm_pipeline_tests.e2e.devstack import DevStack
+from wfm_pipeline_tests.e2e.devstack import DevStack, step_intervals
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -165,25 +165,6 @@ def _run_windows(records: list) -> list[tuple[float, float]]:
     return windows
 
 
-def _step_intervals(instance: DagsterInstance, run_ids: list[str]) -> dict[str, list[tuple[float, float]]]:
-    """Execution interval of every step, keyed by step key, from the event log."""
-    intervals: dict[str, list[tuple[float, float]]] = {}
-    for run_id in run_ids:
-        started: dict[str, float] = {}
-        finished: set[str] = set()
-        for record in instance.all_logs(run_id):
-            event = record.dagster_event
-            if event is None or record.step_key is None:
-                continue
-            if event.event_type == DagsterEventType.STEP_START:
-                started[record.step_key] = record.timestamp
-            elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-                intervals.setdefault(record.step_key, []).append((started[record.step_key], record.timestamp))
-                finished.add(record.step_key)
-        assert set(started) == finished, f"run {run_id} has a step that never finished"
-    return intervals
-
-
 def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
     asset_paths = [node["assetKey"]["path"] for node in stack.graphql(ASSETS_QUERY)["assetNodes"]]
     backfill_id = _launch_backfill(stack, asset_paths)
@@ -219,7 +200,8 @@ def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
         for asset in defs.resolve_asset_graph().assets_defs
         if getattr(asset.node_def, "pool", None)
     }
-    intervals = _step_intervals(instance, [r.dagster_run.run_id for r in all_runs])
+    intervals, unfinished = step_intervals(instance, [r.dagster_run.run_id for r in all_runs])
+    assert unfinished == [], f"steps that never finished: {unfinished}"
     per_pool: dict[str, list[tuple[float, float]]] = {}
     for step_key, windows in intervals.items():
         pool = pool_of_step.get(step_key)
