@@ -17,6 +17,7 @@ BUSINESS_UNIT_MANAGEMENT_UNITS_PATH: Final = (
     "/api/v2/workforcemanagement/businessunits/{business_unit_id}/managementunits"
 )
 MANAGEMENT_UNITS_PATH: Final = "/api/v2/workforcemanagement/managementunits"
+MANAGEMENT_UNIT_PATH: Final = "/api/v2/workforcemanagement/managementunits/{management_unit_id}"
 MANAGEMENT_UNIT_USERS_PATH: Final = "/api/v2/workforcemanagement/managementunits/{management_unit_id}/users"
 USERS_PATH: Final = "/api/v2/users"
 PRESENCE_DEFINITIONS_PATH: Final = "/api/v2/presence/definitions"

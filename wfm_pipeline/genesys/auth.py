@@ -11,12 +11,15 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
+
+from wfm_pipeline.genesys.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,26 @@ def renew_margin(expires_in: float) -> float:
     return min(expires_in * 0.1, 300.0)
 
 
+def private_directory(directory: Path) -> Path:
+    """``directory`` created 0700, and refused unless it is ours and closed to everyone else: a token
+    cache another user can read (or replace) would leak the org's access."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigurationError(f"token directory {directory} is not a directory")
+    if info.st_uid != os.getuid():
+        raise ConfigurationError(
+            f"token directory {directory} belongs to uid {info.st_uid}, not to this user ({os.getuid()}): "
+            "point WFM_STATE_DIR at a directory of your own"
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise ConfigurationError(
+            f"token directory {directory} has mode {stat.S_IMODE(info.st_mode):o}; others can reach the "
+            f"tokens. Run `chmod 700 {directory}` (and check who could read it), then start again"
+        )
+    return directory
+
+
 # Mints a token: returns (access_token, expires_in seconds). Raises on failure.
 TokenMinter = Callable[[], tuple[str, float]]
 
@@ -52,10 +75,7 @@ class TokenCache:
         clock: Callable[[], float] = time.time,
         lock_timeout: float = 120.0,
     ) -> None:
-        directory = Path(state_dir) / "tokens"
-        directory.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            os.chmod(directory, 0o700)
+        directory = private_directory(Path(state_dir) / "tokens")
         name = hashlib.sha256(f"{client_id}\0{host}".encode()).hexdigest()[:20]
         self.path = directory / f"{name}.json"
         self._lock = FileLock(str(directory / f"{name}.lock"), timeout=lock_timeout)

@@ -15,6 +15,7 @@ Pieces:
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import sqlite3
 import time
@@ -28,8 +29,13 @@ from pyrate_limiter import Rate, RateItem, SQLiteBucket
 from wfm_pipeline import wire
 from wfm_pipeline.genesys.errors import GenesysError
 
+logger = logging.getLogger(__name__)
+
 # Shortest sleep of any budget wait loop: a computed wait of 0 (or an unknown one) must not spin.
 MIN_RETRY_SLEEP_SECONDS = 0.05
+# Longest single sleep inside a shared pause: the pause is re-read after each slice, so a pause that another
+# process shortened, or one that turned out to be bogus, never holds a process longer than this extra.
+PAUSE_SLICE_SECONDS = 1.0
 
 
 class BudgetWaitTimeout(GenesysError):
@@ -91,15 +97,50 @@ def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
             time.sleep(0.05)
 
 
+class StateFileError(GenesysError):
+    """A state file in ``state_dir`` cannot be used (corrupt, not SQLite, unreadable)."""
+
+
+def open_state_database(path: Path, *ddl: str) -> sqlite3.Connection:
+    """A shared SQLite state file in WAL mode with its tables; a corrupt or unreadable file is a
+    ``StateFileError`` naming it and saying how to reset it (the file only holds caches and pacing)."""
+    try:
+        conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        enable_wal(conn)
+        for statement in ddl:
+            conn.execute(statement)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise
+        raise StateFileError(
+            f"state file {path} cannot be used ({exc}). Stop every pipeline process on this host, then "
+            f"delete {path} and its -wal/-shm files: it holds only pacing and resume state, rebuilt on the "
+            "next run (a deleted job registry makes the next run submit its export jobs again)."
+        ) from exc
+    return conn
+
+
+def _open_bucket(path: Path, table: str, rate: Rate) -> SQLiteBucket:
+    """A file-locked pyrate-limiter log shared by the host's processes (corrupt file: ``StateFileError``)."""
+    try:
+        return SQLiteBucket.init_from_file([rate], table=table, db_path=str(path), use_file_lock=True)
+    except sqlite3.DatabaseError as exc:
+        raise StateFileError(
+            f"state file {path} cannot be used ({exc}). Stop every pipeline process on this host, then "
+            f"delete {path}: it only paces requests and is rebuilt on the next run."
+        ) from exc
+
+
 class _SharedState:
     """Key/value numbers and job slots in one SQLite file; every write is one IMMEDIATE transaction."""
 
     def __init__(self, path: Path) -> None:
-        self._conn = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        enable_wal(self._conn)
-        self._conn.execute("CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value REAL NOT NULL)")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS job_slots (slot TEXT PRIMARY KEY, acquired_at REAL NOT NULL)"
+        self.path = path
+        self._conn = open_state_database(
+            path,
+            "CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value REAL NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS job_slots (slot TEXT PRIMARY KEY, acquired_at REAL NOT NULL)",
         )
 
     @contextmanager
@@ -160,6 +201,7 @@ class SharedBudget:
         submission_window_seconds: float = 60.0,
         max_jobs_in_flight: int = 8,
         max_wait_seconds: float = 900.0,
+        max_pause_seconds: float = 180.0,
         slot_ttl_seconds: float = 6 * 3600.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -172,24 +214,22 @@ class SharedBudget:
         self._margin = safety_margin
         self._max_jobs = max_jobs_in_flight
         self._max_wait = max_wait_seconds
+        self._max_pause = min(max_pause_seconds, max_wait_seconds)
+        self._warned_pause_until: float | None = None
         self._slot_ttl = slot_ttl_seconds
         self._clock = clock
         self._sleep = sleep
         self._state = _SharedState(directory / f"{key}-state.sqlite")
         self._limit = effective_limit(self.allowed, safety_margin)
-        self._requests = SQLiteBucket.init_from_file(
-            [Rate(self._limit, self._window_ms)],
-            table="requests",
-            db_path=str(directory / f"{key}-requests.sqlite"),
-            use_file_lock=True,
+        self._requests = _open_bucket(
+            directory / f"{key}-requests.sqlite", "requests", Rate(self._limit, self._window_ms)
         )
         self._submission_quota = max(1, submissions_per_window)
         self._submission_window_ms = int(submission_window_seconds * 1000)
-        self._submissions = SQLiteBucket.init_from_file(
-            [Rate(self._submission_quota, self._submission_window_ms)],
-            table="submissions",
-            db_path=str(directory / f"{key}-submissions.sqlite"),
-            use_file_lock=True,
+        self._submissions = _open_bucket(
+            directory / f"{key}-submissions.sqlite",
+            "submissions",
+            Rate(self._submission_quota, self._submission_window_ms),
         )
         self._puts_since_leak = 0
 
@@ -253,7 +293,22 @@ class SharedBudget:
 
     @property
     def paused_until(self) -> float:
-        return self._state.get("paused_until") or 0.0
+        """End of the shared pause. A stored end further away than ``max_pause_seconds`` (written by a bad
+        header before the cap existed, or by a process with a larger cap) is ignored, with a warning."""
+        stored = self._state.get("paused_until") or 0.0
+        if stored - self._clock() > self._max_pause:
+            if self._warned_pause_until != stored:
+                self._warned_pause_until = stored
+                logger.warning(
+                    "ignoring a shared pause until %.0f (%.0f s away, more than max_pause_seconds=%.0f) "
+                    "in %s",
+                    stored,
+                    stored - self._clock(),
+                    self._max_pause,
+                    self._state.path,
+                )
+            return 0.0
+        return stored
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn from ``inin-ratelimit-*`` headers of any response."""
@@ -270,7 +325,13 @@ class SharedBudget:
                 self.pause(info.reset_seconds)
 
     def pause(self, seconds: float) -> float:
-        """Pause every process sharing this budget for ``seconds`` from now; returns the pause end."""
+        """Pause every process sharing this budget for ``seconds`` from now (at most ``max_pause_seconds``:
+        a server figure beyond it is a fault, not a reason to stop for a year); returns the pause end."""
+        if seconds > self._max_pause:
+            logger.warning(
+                "server asked for a %.0f s pause; capped at max_pause_seconds=%.0f", seconds, self._max_pause
+            )
+            seconds = self._max_pause
         return self._state.raise_to("paused_until", self._clock() + seconds)
 
     # --- waiting for permission ---
@@ -297,7 +358,7 @@ class SharedBudget:
                 raise BudgetWaitTimeout(f"waited {waited:.0f} s for the shared {name} budget")
             pause_left = self.paused_until - self._clock()
             if pause_left > 0:
-                self._sleep(pause_left)
+                self._sleep(min(pause_left, PAUSE_SLICE_SECONDS))
                 waited = self._clock() - started
                 continue
             self._sync_rate()

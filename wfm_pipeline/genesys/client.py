@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
+import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -29,6 +30,7 @@ from wfm_pipeline.genesys.models import (
     UserDetailsExportRequest,
 )
 from wfm_pipeline.genesys.registry import JobRegistry
+from wfm_pipeline.genesys.responses import ResponseBody, api_path
 from wfm_pipeline.genesys.settings import ClientSettings
 from wfm_pipeline.genesys.transport import Transport
 from wfm_pipeline.genesys.windows import (
@@ -45,6 +47,24 @@ from wfm_pipeline.genesys.windows import (
 SUBMISSION_WINDOW_GUARD_SECONDS = 0.5
 
 
+def default_state_dir() -> Path:
+    """Per user, never a shared /tmp (the token cache must not sit where others can plant files):
+    ``$XDG_STATE_HOME/wfm-pipeline/genesys``, else ``~/.local/state/wfm-pipeline/genesys``."""
+    base = os.environ.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local" / "state")
+    return Path(base) / "wfm-pipeline" / "genesys"
+
+
+def _checked_time_zone(source: ResponseBody, unit_id: str, time_zone: object) -> str:
+    """The unit's IANA zone: without it local days cannot be cut, so absence is an error, never UTC."""
+    if not isinstance(time_zone, str) or not time_zone:
+        raise source.error(f"management unit {unit_id} has no timeZone")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise source.error(f"management unit {unit_id} has timeZone {time_zone!r}, not an IANA zone") from exc
+    return time_zone
+
+
 class GenesysClient:
     def __init__(
         self,
@@ -57,7 +77,7 @@ class GenesysClient:
     ) -> None:
         """``transport``/``sleep`` are for tests; ``event_hooks`` are httpx's (request/response observers)."""
         self.settings = settings or ClientSettings.from_env()
-        self.state_dir = Path(state_dir) if state_dir else Path(tempfile.gettempdir()) / "wfm-genesys-state"
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         s = self.settings
         self.metrics = RequestMetrics()
@@ -76,6 +96,8 @@ class GenesysClient:
             submissions_per_window=s.submissions_per_window,
             submission_window_seconds=s.submission_window_seconds,
             max_jobs_in_flight=s.max_jobs_in_flight,
+            max_wait_seconds=s.max_budget_wait_seconds,
+            max_pause_seconds=s.max_pause_seconds,
         )
         extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
         self._transport = Transport(
@@ -151,31 +173,41 @@ class GenesysClient:
 
     # --- discovery ------------------------------------------------------------------------------------------
     def management_units(self) -> list[ManagementUnit]:
-        entities = self._transport.request("GET", wire.MANAGEMENT_UNITS_PATH).json().get("entities") or []
+        """Every management unit with its IANA time zone (from the listing, else from the unit itself)."""
+        listing = self._transport.request_json("GET", wire.MANAGEMENT_UNITS_PATH)
         units = []
-        for entity in entities:
+        for entity in listing.items("entities"):
+            unit_id = listing.identifier("id", item=entity)
             time_zone = entity.get("timeZone")
+            source = listing
             if not time_zone:  # some listings omit it; the unit itself always has it
-                detail = self._transport.request("GET", f"{wire.MANAGEMENT_UNITS_PATH}/{entity['id']}").json()
-                time_zone = detail.get("timeZone") or "UTC"
+                source = self._transport.request_json(
+                    "GET", api_path(wire.MANAGEMENT_UNIT_PATH, management_unit_id=unit_id)
+                )
+                time_zone = source.value("timeZone")
+            business_unit = entity.get("businessUnit")
             units.append(
                 ManagementUnit(
-                    id=entity["id"],
-                    name=entity.get("name", ""),
-                    business_unit_id=(entity.get("businessUnit") or {}).get("id"),
-                    time_zone=time_zone,
+                    id=unit_id,
+                    name=str(entity.get("name") or ""),
+                    business_unit_id=business_unit.get("id") if isinstance(business_unit, dict) else None,
+                    time_zone=_checked_time_zone(source, unit_id, time_zone),
                 )
             )
         return units
 
     def management_unit_user_ids(self, management_unit_id: str) -> list[str]:
-        path = wire.MANAGEMENT_UNIT_USERS_PATH.format(management_unit_id=management_unit_id)
-        entities = self._transport.request("GET", path).json().get("entities") or []
-        return [entity["id"] for entity in entities]
+        path = api_path(wire.MANAGEMENT_UNIT_USERS_PATH, management_unit_id=management_unit_id)
+        members = self._transport.request_json("GET", path)
+        return [members.identifier("id", item=entity) for entity in members.items("entities")]
 
     def data_availability_date(self) -> datetime:
-        payload = self._transport.request("GET", wire.USER_DETAILS_AVAILABILITY_PATH).json()
-        return parse_utc(payload["dataAvailabilityDate"])
+        body = self._transport.request_json("GET", wire.USER_DETAILS_AVAILABILITY_PATH)
+        raw = body.text("dataAvailabilityDate")
+        try:
+            return parse_utc(raw)
+        except ValueError as exc:
+            raise body.error(f"dataAvailabilityDate {raw!r} is not a timestamp") from exc
 
     # --- export jobs ---
     def start_adherence_exports(self, request: AdherenceExportRequest) -> list[ExportJob]:
@@ -291,9 +323,12 @@ class GenesysClient:
                     ],
                 },
             }
-            payload = self._transport.request("POST", wire.USER_AGGREGATES_QUERY_PATH, json=body).json()
-            for presence, org_ids in (payload.get("systemToOrganizationMappings") or {}).items():
+            answer = self._transport.request_json("POST", wire.USER_AGGREGATES_QUERY_PATH, json=body)
+            mappings = answer.value("systemToOrganizationMappings", default={})
+            if not isinstance(mappings, dict):
+                raise answer.error("systemToOrganizationMappings is not an object")
+            for presence, org_ids in mappings.items():
                 known = merged["systemToOrganizationMappings"].setdefault(presence, [])
                 known.extend(i for i in org_ids if i not in known)
-            merged["results"].extend(payload.get("results") or [])
+            merged["results"].extend(answer.items("results"))
         return merged

@@ -76,6 +76,15 @@ class NetworkError(GenesysError):
     """Timeouts or dropped connections persisted past the retry budget."""
 
 
+class UnexpectedResponseError(GenesysError):
+    """A 2xx response whose body is not what the endpoint documents (not JSON, a field missing or of the
+    wrong type, an id that is not a UUID, results that do not belong to their request)."""
+
+
+class ResponseTooLargeError(GenesysError):
+    """A response body (after decompression) exceeded ``ClientSettings.max_response_bytes``."""
+
+
 class ExportJobFailed(GenesysError):
     """An export job ended in Error (adherence) or FAILED (analytics)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -15,10 +14,22 @@ from typing import Any
 from filelock import FileLock
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.errors import ExportJobFailed, GenesysError, NotFoundError
-from wfm_pipeline.genesys.files import ExportedFile, complete_file, read_sidecar, write_export_file
+from wfm_pipeline.genesys.errors import (
+    ExportJobFailed,
+    GenesysError,
+    NotFoundError,
+    UnexpectedResponseError,
+)
+from wfm_pipeline.genesys.files import (
+    ExportedFile,
+    complete_file,
+    read_sidecar,
+    sidecar_path,
+    write_export_file,
+)
 from wfm_pipeline.genesys.models import ExportJob, ExportKind, LeftOut
 from wfm_pipeline.genesys.registry import DOWNLOADED, JobRegistry, job_key
+from wfm_pipeline.genesys.responses import ResponseBody, api_path
 from wfm_pipeline.genesys.transport import Transport
 from wfm_pipeline.genesys.windows import parse_utc
 
@@ -36,12 +47,76 @@ class ResubmitJob(Exception):
     """Internal: the job is gone (expired, cancelled, unknown) and must be submitted again."""
 
 
+class ForeignResults(Exception):
+    """Internal: a job id served results of another request (a restarted server reusing ids, a registry
+    copied between hosts): nothing of it is kept, and the request is submitted again."""
+
+
 def _window_of(kind: str, body: dict[str, Any]) -> tuple[datetime, datetime]:
     if kind == ADHERENCE:
         item = body["items"][0]
         return parse_utc(item["startDate"]), parse_utc(item["endDate"])
     start, end = body["interval"].split("/")
     return parse_utc(start), parse_utc(end)
+
+
+def _adherence_status(reply: ResponseBody) -> str:
+    status = reply.text("job", "status", default="Processing")
+    if status not in wire.ADHERENCE_JOB_STATUSES:
+        raise reply.error(f"job.status {status!r} is none of {list(wire.ADHERENCE_JOB_STATUSES)}")
+    return status
+
+
+def _download_urls(reply: ResponseBody) -> tuple[str, ...]:
+    urls = reply.value("downloadUrls", default=[])
+    if not isinstance(urls, list) or not all(isinstance(url, str) and "://" in url for url in urls):
+        raise reply.error(f"downloadUrls is {urls!r}, expected a list of URLs")
+    return tuple(urls)
+
+
+def _same_instant(served: object, requested: str) -> bool:
+    try:
+        return parse_utc(str(served)) == parse_utc(requested)
+    except ValueError:
+        return False
+
+
+def _verified_adherence_records(document: ResponseBody, job: ExportJob) -> int:
+    """userResults in one bulk-adherence file, after checking the file answers one item of the job's
+    request (unit and window); ``ForeignResults`` otherwise."""
+    unit = document.value("managementUnitId")
+    requested = [item for item in job.request["items"] if item["managementUnitId"] == unit]
+    if not requested:
+        raise ForeignResults(f"a file is for management unit {unit!r}, which the request does not name")
+    item = requested[0]
+    start, end = document.value("startDate"), document.value("endDate")
+    if not (_same_instant(start, item["startDate"]) and _same_instant(end, item["endDate"])):
+        raise ForeignResults(
+            f"a file of unit {unit} covers {start}/{end}, the request {item['startDate']}/{item['endDate']}"
+        )
+    return len(document.items("userResults"))
+
+
+def _verified_user_details_records(page: ResponseBody, job: ExportJob) -> int:
+    """userDetails on one results page, after checking every status record meets the job's interval (the
+    API returns records intersecting it); ``ForeignResults`` when one lies wholly outside."""
+    details = page.items("userDetails")
+    low, high = job.window_start, job.window_end
+    for detail in details:
+        for field in ("primaryPresence", "routingStatus"):
+            for record in detail.get(field) or ():
+                try:
+                    start = parse_utc(record["startTime"])
+                    end = parse_utc(record["endTime"]) if record.get("endTime") else None
+                except (KeyError, TypeError, ValueError):
+                    continue  # shape errors are the loader's to report, with the file's name
+                if start >= high or (end is not None and end <= low):
+                    raise ForeignResults(
+                        f"user {detail.get('userId')} has a {field} record {record.get('startTime')}/"
+                        f"{record.get('endTime')} outside the job's interval "
+                        f"{low.isoformat()}/{high.isoformat()}"
+                    )
+    return len(details)
 
 
 def _stamp(moment: datetime) -> str:
@@ -136,12 +211,12 @@ class ExportJobs:
         except BaseException:
             self.budget.release_job_slot(key)
             raise
-        payload = response.json()
+        reply = ResponseBody.of(response)
         if kind == ADHERENCE:
-            job_id, status = payload["job"]["id"], payload["job"].get("status", "Processing")
-            urls = tuple(payload.get("downloadUrls") or ())
+            job_id, status = reply.identifier("job", "id"), _adherence_status(reply)
+            urls = _download_urls(reply)
         else:
-            job_id, status, urls = payload["jobId"], "QUEUED", ()
+            job_id, status, urls = reply.identifier("jobId"), "QUEUED", ()
         submitted = self.registry.record_submission(key, kind, job_id, body, status)
         self.metrics.jobs_submitted += 1
         logger.info("submitted %s job %s", kind, job_id)
@@ -176,31 +251,33 @@ class ExportJobs:
         """One poll. Raises ResubmitJob when the job is gone, ExportJobFailed when it failed."""
         if job.kind == ADHERENCE:
             try:
-                payload = self.transport.request(
-                    "GET", wire.ADHERENCE_BULK_JOB_PATH.format(job_id=job.job_id)
-                ).json()
+                reply = self.transport.request_json(
+                    "GET", api_path(wire.ADHERENCE_BULK_JOB_PATH, job_id=job.job_id)
+                )
             except NotFoundError as exc:
                 raise ResubmitJob("is unknown to the server (404)") from exc
-            status = str(payload.get("job", {}).get("status", "Processing"))
-            urls = tuple(payload.get("downloadUrls") or ())
+            status = _adherence_status(reply)
+            urls = _download_urls(reply)
             if status == "Error":
                 self._finish(job, status)
                 raise ExportJobFailed(
-                    f"adherence job {job.job_id} ended in Error", job_id=job.job_id, body=payload
+                    f"adherence job {job.job_id} ended in Error", job_id=job.job_id, body=reply.data
                 )
             return replace(job, status=status, download_urls=urls or job.download_urls)
         try:
-            payload = self.transport.request(
-                "GET", wire.USER_DETAILS_JOB_PATH.format(job_id=job.job_id)
-            ).json()
+            reply = self.transport.request_json(
+                "GET", api_path(wire.USER_DETAILS_JOB_PATH, job_id=job.job_id)
+            )
         except NotFoundError as exc:
             raise ResubmitJob("is unknown to the server (404)") from exc
-        state = str(payload.get("state", "QUEUED"))
+        state = reply.text("state", default="QUEUED")
+        if state not in wire.ASYNC_QUERY_STATES:
+            raise reply.error(f"state {state!r} is none of {list(wire.ASYNC_QUERY_STATES)}")
         if state == "FAILED":
             self._finish(job, state)
-            message = payload.get("errorMessage") or "no errorMessage"
+            message = reply.value("errorMessage", default="no errorMessage")
             raise ExportJobFailed(
-                f"user-details job {job.job_id} FAILED: {message}", job_id=job.job_id, body=payload
+                f"user-details job {job.job_id} FAILED: {message}", job_id=job.job_id, body=reply.data
             )
         if state in ("EXPIRED", "CANCELLED"):
             raise ResubmitJob(f"is {state}")
@@ -247,24 +324,48 @@ class ExportJobs:
                 return [f for f in reused if f is not None]
             # Downloaded elsewhere or since deleted: run the job again.
             job = self.wait_for(self.resubmit(replace(job, status="GONE"), "has no files in this directory"))
-        if job.kind == ADHERENCE:
-            files = self._download_adherence(job, dest_dir)
-        else:
-            for resubmissions in range(self.settings.max_resubmissions + 1):
-                try:
-                    files = self._download_user_details(job, dest_dir)
-                    break
-                except NotFoundError:
-                    # The results expired (or the job vanished) before we fetched them all: run it again.
-                    if resubmissions == self.settings.max_resubmissions:
-                        self._finish(job, "GONE")
-                        raise
-                    job = self.wait_for(self.resubmit(job, "has no results any more"))
+        for resubmissions in range(self.settings.max_resubmissions + 1):
+            try:
+                files = self._download_files(job, dest_dir)
+                break
+            except ForeignResults as foreign:
+                # Keep nothing of it; the registry entry is replaced by the resubmission.
+                self._discard_files(job, dest_dir)
+                if resubmissions == self.settings.max_resubmissions:
+                    self._finish(job, "FOREIGN")
+                    raise UnexpectedResponseError(
+                        f"{job.kind} job {job.job_id}: {foreign} (after {resubmissions} resubmissions); "
+                        "nothing was kept"
+                    ) from foreign
+                job = self.wait_for(self.resubmit(job, f"served results of another request ({foreign})"))
+        if job.kind == USER_DETAILS:
             with contextlib.suppress(NotFoundError):  # already gone: the slot is free either way
-                self.transport.request("DELETE", wire.USER_DETAILS_JOB_PATH.format(job_id=job.job_id))
+                self.transport.request("DELETE", api_path(wire.USER_DETAILS_JOB_PATH, job_id=job.job_id))
         self.budget.release_job_slot(job.key)
         self.registry.record_download(job.key, [f.path.name for f in files])
         return files
+
+    def _download_files(self, job: ExportJob, dest_dir: Path) -> list[ExportedFile]:
+        if job.kind == ADHERENCE:
+            return self._download_adherence(job, dest_dir)
+        for resubmissions in range(self.settings.max_resubmissions + 1):
+            try:
+                return self._download_user_details(job, dest_dir)
+            except NotFoundError:
+                # The results expired (or the job vanished) before we fetched them all: run it again.
+                if resubmissions == self.settings.max_resubmissions:
+                    self._finish(job, "GONE")
+                    raise
+                job = self.wait_for(self.resubmit(job, "has no results any more"))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _discard_files(self, job: ExportJob, dest_dir: Path) -> None:
+        """Remove every file (and sidecar) written under this job's names: they may hold foreign rows."""
+        part = 0
+        while (path := dest_dir / self._file_name(job, part)).exists() or sidecar_path(path).exists():
+            for leftover in (sidecar_path(path), path):  # sidecar first: it marks the file complete
+                leftover.unlink(missing_ok=True)
+            part += 1
 
     def _completed(self, job: ExportJob) -> ExportJob:
         """The job's current state with fresh download URLs; resubmitted and awaited if it is gone."""
@@ -318,7 +419,7 @@ class ExportJobs:
                 urls = list(job.download_urls)
                 continue
             data = response.content
-            records = self._count_records(data, "userResults")
+            records = _verified_adherence_records(ResponseBody.of(response), job)
             files.append(write_export_file(path, data, records, {"job_id": job.job_id, "kind": job.kind}))
             self.metrics.bytes += len(data)
             self.metrics.records += records
@@ -342,12 +443,14 @@ class ExportJobs:
                 if cursor:
                     params["cursor"] = cursor
                 response = self.transport.request(
-                    "GET", wire.USER_DETAILS_JOB_RESULTS_PATH.format(job_id=job.job_id), params=params
+                    "GET", api_path(wire.USER_DETAILS_JOB_RESULTS_PATH, job_id=job.job_id), params=params
                 )
                 data = response.content
-                payload = json.loads(data)
-                cursor = payload.get("cursor") or None
-                records = len(payload.get("userDetails") or [])
+                page_body = ResponseBody.of(response)
+                cursor = page_body.value("cursor") or None
+                if cursor is not None and not isinstance(cursor, str):
+                    raise page_body.error(f"cursor is {cursor!r}, expected a string")
+                records = _verified_user_details_records(page_body, job)
                 extra = {"job_id": job.job_id, "kind": job.kind, "next_cursor": cursor}
                 files.append(write_export_file(path, data, records, extra))
                 self.metrics.bytes += len(data)
@@ -355,15 +458,6 @@ class ExportJobs:
             page += 1
             if not cursor:
                 return files
-
-    @staticmethod
-    def _count_records(data: bytes, field: str) -> int:
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            return 0
-        value = payload.get(field) if isinstance(payload, dict) else None
-        return len(value) if isinstance(value, list) else 0
 
     def _finish(self, job: ExportJob, status: str) -> None:
         self.registry.update_status(job.key, status, finished=True)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wfm_pipeline.genesys.budget import enable_wal
+from wfm_pipeline.genesys.budget import open_state_database
 
 DOWNLOADED = "Downloaded"  # registry-only status: every file of the job is on disk
 
@@ -41,15 +40,12 @@ class JobRegistry:
     def __init__(self, state_dir: Path, clock: Callable[[], float] = time.time) -> None:
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._conn = sqlite3.connect(
-            Path(state_dir) / "jobs.sqlite", timeout=60.0, isolation_level=None, check_same_thread=False
-        )
-        enable_wal(self._conn)
-        self._conn.execute(
+        self._conn = open_state_database(
+            Path(state_dir) / "jobs.sqlite",
             """CREATE TABLE IF NOT EXISTS jobs (
                 key TEXT PRIMARY KEY, kind TEXT NOT NULL, job_id TEXT NOT NULL, body TEXT NOT NULL,
                 submitted_at REAL NOT NULL, status TEXT NOT NULL, finished INTEGER NOT NULL DEFAULT 0,
-                updated_at REAL NOT NULL, files TEXT NOT NULL DEFAULT '[]')"""
+                updated_at REAL NOT NULL, files TEXT NOT NULL DEFAULT '[]')""",
         )
 
     def get(self, key: str) -> RegisteredJob | None:

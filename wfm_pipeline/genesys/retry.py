@@ -52,7 +52,7 @@ class RetryPolicy:
     max_total_seconds: float = 300.0
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 60.0
-    retry_after_cap_seconds: float = 600.0
+    retry_after_cap_seconds: float = 180.0
     # Injected so tests can pin the jitter.
     random: Callable[[], float] = random.random
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -17,18 +17,54 @@ ENV_CLIENT_SECRET = "GENESYSCLOUD_OAUTHCLIENT_SECRET"
 ENV_REGION = "GENESYSCLOUD_REGION"
 ENV_SANDBOX_URL = "WFM_SANDBOX_URL"
 DEFAULT_SANDBOX_URL = f"http://{wire.SANDBOX_DEFAULT_HOST}:{wire.SANDBOX_DEFAULT_PORT}"
+# Any variable of this family set (even blank) means "a real org was meant": never fall back to the sandbox.
+GENESYS_ENV_PREFIX = "GENESYSCLOUD_"
+SANDBOX_SOURCE = "sandbox"
+
+
+def uses_sandbox(environ: Mapping[str, str] | None = None) -> bool:
+    """True when no ``GENESYSCLOUD_*`` variable is set at all (not even blank): the sandbox is the default
+    only then, so a failed secret mount (blank values) cannot silently load synthetic rows."""
+    env = os.environ if environ is None else environ
+    return not any(name.startswith(GENESYS_ENV_PREFIX) for name in env)
+
+
+def sandbox_url_from_env(environ: Mapping[str, str]) -> str:
+    """``WFM_SANDBOX_URL`` (default ``http://127.0.0.1:8765``): scheme and host only, no path or query."""
+    raw = environ.get(ENV_SANDBOX_URL, "").strip()
+    if not raw:
+        return DEFAULT_SANDBOX_URL
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{ENV_SANDBOX_URL}={raw!r} is not an http(s) URL with a host; "
+            f"expected e.g. {DEFAULT_SANDBOX_URL}"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ConfigurationError(
+            f"{ENV_SANDBOX_URL}={raw!r} has a path, query or credentials; give only scheme, host and port, "
+            f"e.g. {DEFAULT_SANDBOX_URL} (the API paths are added by the client)"
+        )
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ConfigurationError(f"{ENV_SANDBOX_URL}={raw!r}: {exc}") from exc
+    return raw.rstrip("/")
 
 
 @dataclass(frozen=True)
 class ClientSettings:
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # never in a log line, a traceback or the Dagster UI
     api_base_url: str
     # OAuth host. The SDK derives it by replacing "//api." with "//login."; without "api." it is the API host.
     login_base_url: str = ""
     # Where the credentials came from, so an authentication error can name what to fix.
     client_id_source: str = "ClientSettings.client_id"
     client_secret_source: str = "ClientSettings.client_secret"
+    api_base_url_source: str = "ClientSettings.api_base_url"
+    # True for the embedded emulator; its rows must never be mixed with an org's (see ``source``).
+    sandbox: bool = False
 
     # --- request budget (shared by every process using this client id + host) ---
     # Where each figure comes from: see the README "Budget rules". In short, the org's reported limits
@@ -52,7 +88,13 @@ class ClientSettings:
     max_retry_seconds: float = 300.0
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 60.0
-    retry_after_cap_seconds: float = 600.0
+    # Longest pause any server header may impose (Retry-After, inin-ratelimit-reset): Genesys's windows
+    # are 60 s, so a larger figure is a fault; one bad header must not freeze every process for a year.
+    max_pause_seconds: float = 180.0
+    # Longest a request waits for the shared budget (pause, request log, job slot) before failing.
+    max_budget_wait_seconds: float = 900.0
+    # Decoded bytes of one response (downloads, pages, listings); past it the request fails, nothing kept.
+    max_response_bytes: int = 512 * 1024 * 1024
 
     # --- HTTP ---
     connect_timeout_seconds: float = 10.0
@@ -80,6 +122,10 @@ class ClientSettings:
             raise ConfigurationError("safety_margin must be in (0, 1]")
         if self.requests_per_window < 1 or self.window_seconds <= 0:
             raise ConfigurationError("requests_per_window and window_seconds must be positive")
+        if not 0 < self.max_pause_seconds <= self.max_budget_wait_seconds:
+            raise ConfigurationError("max_pause_seconds must be in (0, max_budget_wait_seconds]")
+        if self.max_response_bytes < 1:
+            raise ConfigurationError("max_response_bytes must be positive")
 
     def is_configured(self, name: str) -> bool:
         """True when ``name`` differs from its default (a user's explicit choice caps discovered limits)."""
@@ -88,6 +134,11 @@ class ClientSettings:
     @property
     def api_host(self) -> str:
         return urlsplit(self.api_base_url).netloc
+
+    @property
+    def source(self) -> str:
+        """Where rows come from: ``sandbox`` or the org's API host (recorded in manifests and warehouse)."""
+        return SANDBOX_SOURCE if self.sandbox else self.api_host
 
     def with_overrides(self, **changes: object) -> ClientSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -103,6 +154,7 @@ class ClientSettings:
             client_secret=client_secret,
             api_base_url=resolved.api_base_url,
             login_base_url=resolved.login_base_url,
+            api_base_url_source=f"region {region!r}",
             **options,  # type: ignore[arg-type]
         )
 
@@ -114,27 +166,43 @@ class ClientSettings:
             api_base_url=base_url,
             client_id_source="the sandbox default credentials",
             client_secret_source="the sandbox default credentials",
+            sandbox=True,
             **options,  # type: ignore[arg-type]
         )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: object) -> ClientSettings:
-        """GENESYSCLOUD_OAUTHCLIENT_ID/_SECRET/REGION; none of the two credentials set -> the sandbox."""
+        """GENESYSCLOUD_OAUTHCLIENT_ID/_SECRET/REGION; the sandbox only when no GENESYSCLOUD_* is set."""
         env = os.environ if environ is None else environ
+        if uses_sandbox(env):
+            settings = cls.for_sandbox(sandbox_url_from_env(env), **options)
+            return replace(
+                settings, api_base_url_source=f"environment variable {ENV_SANDBOX_URL} or its default"
+            )
         client_id = env.get(ENV_CLIENT_ID, "").strip()
         client_secret = env.get(ENV_CLIENT_SECRET, "").strip()
-        if not client_id and not client_secret:
-            return cls.for_sandbox(env.get(ENV_SANDBOX_URL, "").strip() or DEFAULT_SANDBOX_URL, **options)
         if not client_id or not client_secret:
-            missing = ENV_CLIENT_ID if not client_id else ENV_CLIENT_SECRET
-            present = ENV_CLIENT_SECRET if not client_id else ENV_CLIENT_ID
-            raise ConfigurationError(f"{present} is set but {missing} is not; set both or neither (sandbox).")
+            blank = [
+                name
+                for name, value in ((ENV_CLIENT_ID, client_id), (ENV_CLIENT_SECRET, client_secret))
+                if not value
+            ]
+            present = sorted(name for name in env if name.startswith(GENESYS_ENV_PREFIX))
+            raise ConfigurationError(
+                f"{' and '.join(blank)} {'is' if len(blank) == 1 else 'are'} unset or blank while "
+                f"{', '.join(present)} {'is' if len(present) == 1 else 'are'} set: set both "
+                f"{ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} to use your org, or unset every GENESYSCLOUD_* "
+                "variable to use the sandbox (a blank value is treated as a failed secret mount, never as "
+                "'use the sandbox')."
+            )
         region = env.get(ENV_REGION, "").strip() or "us_east_1"
         settings = cls.for_region(region, client_id, client_secret, **options)
         return replace(
             settings,
             client_id_source=f"environment variable {ENV_CLIENT_ID}",
             client_secret_source=f"environment variable {ENV_CLIENT_SECRET}",
+            api_base_url_source=f"environment variable {ENV_REGION}"
+            + ("" if env.get(ENV_REGION, "").strip() else " (unset: us_east_1)"),
         )
 
 

@@ -20,10 +20,12 @@ from wfm_pipeline.genesys.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    ResponseTooLargeError,
     ServerError,
     missing_permissions_from,
 )
 from wfm_pipeline.genesys.metrics import RequestMetrics
+from wfm_pipeline.genesys.responses import ResponseBody, correlation_id_of
 from wfm_pipeline.genesys.retry import (
     RetryPolicy,
     is_retryable_exception,
@@ -33,20 +35,15 @@ from wfm_pipeline.genesys.retry import (
 from wfm_pipeline.genesys.settings import ClientSettings
 
 USER_AGENT = "wfm-pipeline (httpx)"
+# Headers that describe the body as sent on the wire, not the decoded bytes a Response is rebuilt with.
+_ENCODED_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-
-
-def correlation_id_of(response: httpx.Response, body: Any = None) -> str | None:
-    found = response.headers.get(wire.HEADER_CORRELATION_ID)
-    if not found and isinstance(body, dict):
-        found = body.get("contextId")
-    return found
 
 
 def error_for_response(response: httpx.Response, settings: ClientSettings) -> GenesysError:
@@ -138,7 +135,7 @@ class Transport:
             max_total_seconds=settings.max_retry_seconds,
             backoff_base_seconds=settings.backoff_base_seconds,
             backoff_cap_seconds=settings.backoff_cap_seconds,
-            retry_after_cap_seconds=settings.retry_after_cap_seconds,
+            retry_after_cap_seconds=settings.max_pause_seconds,
         )
         self._sleep = sleep
         self._clock = clock
@@ -173,13 +170,11 @@ class Transport:
         )
         if response.status_code != 200:
             raise token_error(response, self.settings)
-        body = response.json()
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not token:
-            raise AuthenticationError(
-                f"Token response from {self.settings.login_base_url} had no access_token"
-            )
-        return str(token), float(body.get("expires_in") or 86400)
+        body = ResponseBody.of(response)
+        expires_in = body.value("expires_in", default=86400)
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or expires_in <= 0:
+            raise body.error(f"expires_in is {expires_in!r}, expected a positive number of seconds")
+        return body.text("access_token"), float(expires_in)
 
     # --- API calls ----------------------------------------------------------------------------------------
     def request(
@@ -210,6 +205,61 @@ class Transport:
             return response
         raise error_for_response(response, self.settings)
 
+    def request_json(self, method: str, path_or_url: str, **options: Any) -> ResponseBody:
+        """``request`` and its JSON body (``UnexpectedResponseError`` naming the endpoint if not JSON)."""
+        return ResponseBody.of(self.request(method, path_or_url, **options))
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        json: Any,
+        content: bytes | None,
+        params: Mapping[str, Any] | None,
+    ) -> httpx.Response:
+        """One exchange, the body read in full but never past ``max_response_bytes`` decoded bytes (so a
+        huge or decompression-bomb body fails fast instead of filling memory)."""
+        request = self.http.build_request(
+            method, url, headers=headers, json=json, content=content, params=params
+        )
+        cap = self.settings.max_response_bytes
+        streamed = self.http.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise ResponseTooLargeError(
+                        f"{method} {request.url.path}: the response exceeds {cap:,} bytes "
+                        "(ClientSettings.max_response_bytes); nothing was kept. Raise the setting if the "
+                        "server is right, or lower the request's window or page size.",
+                        status=streamed.status_code,
+                        correlation_id=correlation_id_of(streamed),
+                    )
+        finally:
+            streamed.close()
+        # The decoded body under the original status and headers (minus those describing the encoded one).
+        kept = [(k, v) for k, v in streamed.headers.multi_items() if k not in _ENCODED_BODY_HEADERS]
+        return httpx.Response(
+            streamed.status_code,
+            headers=kept,
+            content=bytes(body),
+            request=request,
+            extensions=streamed.extensions,
+        )
+
+    def _network_error(self, method: str, url: str, detail: str) -> NetworkError:
+        target = httpx.URL(url)
+        origin = f"{target.scheme}://{target.netloc.decode()}"
+        where = ""
+        if target.host == httpx.URL(self.settings.api_base_url).host:
+            where = f" (the API address comes from {self.settings.api_base_url_source})"
+        elif target.host == httpx.URL(self.settings.login_base_url).host:
+            where = f" (the login address comes from {self.settings.api_base_url_source})"
+        return NetworkError(f"{method} {target.path}: could not reach {origin}{where}: {detail}")
+
     def _send_with_retries(
         self,
         method: str,
@@ -238,16 +288,16 @@ class Transport:
                 send_headers["Authorization"] = f"Bearer {token}"
             self.metrics.requests += 1
             try:
-                response = self.http.request(
+                response = self._send_once(
                     method, url, headers=send_headers, json=json, content=content, params=params
                 )
             except httpx.HTTPError as exc:
                 if not is_retryable_exception(exc):
-                    raise NetworkError(f"{method} {httpx.URL(url).path}: {exc!r}") from exc
+                    raise self._network_error(method, url, repr(exc)) from exc
                 delay = self.policy.backoff(attempt)
                 if not self.policy.should_retry(attempt, self._clock() - started, delay):
-                    raise NetworkError(
-                        f"{method} {httpx.URL(url).path}: {type(exc).__name__} after {attempt} attempts"
+                    raise self._network_error(
+                        method, url, f"{type(exc).__name__} ({exc}) after {attempt} attempts"
                     ) from exc
                 self.metrics.retries += 1
                 self._wait(delay)

@@ -16,6 +16,11 @@ import httpx
 
 Scripted = Callable[[httpx.Request], httpx.Response] | httpx.Response | Exception
 
+# Genesys ids are UUIDs (the client refuses anything else).
+MU_ID = "3b8c1a52-0d2e-4f7a-9c61-5e2f0a7b9d14"
+BU_ID = "a1d4e6f8-2b3c-4d5e-8f90-1a2b3c4d5e6f"
+MEMBER_IDS = ("0c9e5d1a-7b2f-4e3a-8d6c-9f1b2a3c4d5e", "5f4e3d2c-1b0a-4987-b654-3210fedcba98")
+
 
 def error(status: int, code: str, message: str, **headers: str) -> httpx.Response:
     correlation = str(uuid.uuid4())
@@ -74,10 +79,17 @@ class FakeGenesys:
                 200, json={"access_token": token, "token_type": "bearer", "expires_in": 86400}
             )
         if path.startswith("/downloads/"):
-            generation, _job_id, index = path.split("/")[2:5]
+            generation, job_id, index = path.split("/")[2:5]
             if int(generation) != self.url_generation:
                 return httpx.Response(403, text="<Error>Request has expired</Error>")
-            body = {"managementUnitId": f"mu-{index}", "userResults": [{"userId": f"u{i}"} for i in range(3)]}
+            items = self.jobs[job_id]["body"]["items"]
+            item = items[int(index) % len(items)]  # a file answers one item of the request
+            body = {
+                "managementUnitId": item["managementUnitId"],
+                "startDate": item["startDate"],
+                "endDate": item["endDate"],
+                "userResults": [{"userId": f"u{i}"} for i in range(3)],
+            }
             return httpx.Response(
                 200, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
             )
@@ -95,18 +107,19 @@ class FakeGenesys:
                 200,
                 json={
                     "entities": [
-                        {"id": "mu-1", "name": "One", "businessUnit": {"id": "bu-1"}, "timeZone": "UTC"}
+                        {"id": MU_ID, "name": "One", "businessUnit": {"id": BU_ID}, "timeZone": "UTC"}
                     ]
                 },
             )
         if path.endswith("/users") and "managementunits" in path:
-            return httpx.Response(200, json={"entities": [{"id": "u1"}, {"id": "u2"}]})
+            return httpx.Response(200, json={"entities": [{"id": user_id} for user_id in MEMBER_IDS]})
         if path == "/api/v2/analytics/users/details/jobs/availability":
             return httpx.Response(200, json={"dataAvailabilityDate": self.availability})
         if path == "/api/v2/workforcemanagement/adherence/historical/bulk" and method == "POST":
             job_id = str(uuid.uuid4())
-            self.jobs[job_id] = {"polls": 0, "kind": "adherence"}
-            self.submissions.append(json.loads(request.content))
+            submitted = json.loads(request.content)
+            self.jobs[job_id] = {"polls": 0, "kind": "adherence", "body": submitted}
+            self.submissions.append(submitted)
             return httpx.Response(202, json={"job": {"id": job_id, "status": "Processing"}})
         if path.startswith("/api/v2/workforcemanagement/adherence/historical/bulk/jobs/"):
             job = self.jobs.get(path.rsplit("/", 1)[1])

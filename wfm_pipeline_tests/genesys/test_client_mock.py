@@ -25,9 +25,9 @@ from wfm_pipeline.genesys import (
 )
 from wfm_pipeline.genesys.budget import SharedBudget, budget_key
 from wfm_pipeline.genesys.files import sidecar_path
-from wfm_pipeline_tests.genesys.fake_genesys import FakeGenesys, error
+from wfm_pipeline_tests.genesys.fake_genesys import BU_ID, MEMBER_IDS, MU_ID, FakeGenesys, error
 
-MU = ManagementUnit("mu-1", "One", "bu-1", "UTC")
+MU = ManagementUnit(MU_ID, "One", BU_ID, "UTC")
 ADHERENCE = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 2))
 START = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -42,7 +42,7 @@ def new_client(
 
 def test_discovery(client: GenesysClient) -> None:
     assert client.management_units() == [MU]
-    assert client.management_unit_user_ids("mu-1") == ["u1", "u2"]
+    assert client.management_unit_user_ids(MU_ID) == list(MEMBER_IDS)
     assert client.data_availability_date() == datetime(2030, 1, 1, tzinfo=UTC)
 
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from wfm_pipeline.genesys import AdherenceExportRequest, ClientSettings, GenesysClient, ManagementUnit
-from wfm_pipeline_tests.genesys.fake_genesys import FakeGenesys
+from wfm_pipeline_tests.genesys.fake_genesys import BU_ID, MU_ID, FakeGenesys
 
 REQUEST = AdherenceExportRequest(
-    [ManagementUnit("mu-1", "One", "bu-1", "UTC")], date(2024, 3, 1), date(2024, 3, 2)
+    [ManagementUnit(MU_ID, "One", BU_ID, "UTC")], date(2024, 3, 1), date(2024, 3, 2)
 )
 
 
