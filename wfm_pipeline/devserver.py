@@ -23,9 +23,10 @@ from types import FrameType
 from filelock import FileLock, Timeout
 
 from wfm_pipeline import wire
+from wfm_pipeline.genesys import ClientSettings, ConfigurationError
+from wfm_pipeline.genesys.settings import uses_sandbox
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CREDENTIAL_ENV_VARS = ("GENESYSCLOUD_OAUTHCLIENT_ID", "GENESYSCLOUD_OAUTHCLIENT_SECRET")
 SHUTDOWN_GRACE_SECONDS = 30.0
 STARTUP_TIMEOUT_SECONDS = 60.0
 
@@ -102,10 +103,6 @@ def _stop(process: subprocess.Popen[bytes], name: str) -> None:
     print(f"stopped {name}", flush=True)
 
 
-def _uses_sandbox() -> bool:
-    return not any(os.environ.get(name) for name in CREDENTIAL_ENV_VARS)
-
-
 def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wfm-pipeline dev", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -117,6 +114,13 @@ def run(argv: list[str] | None = None) -> int:
         help="extra arguments for `wfm-pipeline sandbox` (env WFM_SANDBOX_ARGS)",
     )
     args = parser.parse_args(argv)
+    try:
+        # The pipeline's own rule (sandbox only when no GENESYSCLOUD_* is set), checked before anything
+        # starts: blank credentials are an error here, not a sandbox writing into the org's warehouse.
+        ClientSettings.from_env()
+    except ConfigurationError as exc:
+        print(f"wfm-pipeline dev: {exc}", file=sys.stderr)
+        return 2
 
     paths = DevPaths.from_env(PROJECT_ROOT)
     paths.run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +138,7 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     (paths.run_dir / "dev.pid").write_text(str(os.getpid()))
 
-    with_sandbox = _uses_sandbox()
+    with_sandbox = uses_sandbox()
     busy = [
         p for p in ([args.port] + ([args.sandbox_port] if with_sandbox else [])) if _port_in_use(args.host, p)
     ]
@@ -181,9 +185,9 @@ def run(argv: list[str] | None = None) -> int:
             )
             children.append(("sandbox", sandbox))
             _wait_for_port(args.host, args.sandbox_port, sandbox, "the sandbox")
-            print(f"Genesys Cloud sandbox on {sandbox_url} (no GENESYSCLOUD_* credentials set)", flush=True)
+            print(f"Genesys Cloud sandbox on {sandbox_url} (no GENESYSCLOUD_* variable set)", flush=True)
         else:
-            print("GENESYSCLOUD_* credentials set: using the real Genesys Cloud org", flush=True)
+            print("GENESYSCLOUD_* variables set: using the real Genesys Cloud org", flush=True)
         dagster = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("dagster")),

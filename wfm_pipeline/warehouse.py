@@ -9,9 +9,12 @@ transactions). Frames are handed to DuckDB through the Arrow PyCapsule stream, s
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -59,9 +62,7 @@ class TableSpec:
     def sql_name(self, connection: duckdb.DuckDBPyConnection) -> str:
         """``"<catalog>".wfm.<table>``: a database file named ``wfm.duckdb`` makes ``wfm.<table>`` ambiguous
         (catalog or schema), so statements always name the catalog."""
-        row = connection.execute("SELECT current_database()").fetchone()
-        catalog = str(row[0]).replace('"', '""') if row else "memory"
-        return f'"{catalog}".{SCHEMA}.{self.name}'
+        return f'"{_catalog(connection)}".{SCHEMA}.{self.name}'
 
     def ddl(self, connection: duckdb.DuckDBPyConnection) -> str:
         columns = ",\n  ".join(f"{name} {_sql_type(dtype)}" for name, dtype in self.columns.items())
@@ -96,6 +97,76 @@ class SliceWriteError(RuntimeError):
     """Rows could not replace a slice; the transaction was rolled back and the old slice is intact."""
 
 
+class SourceMismatchError(SliceWriteError):
+    """The rows come from another API than the rows the warehouse already holds (sandbox vs an org)."""
+
+
+# One row: the API every row of this warehouse came from ("sandbox" or the org's API host).
+SOURCE_TABLE = "source"
+
+
+def claim_source(connection: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Record ``source`` as the warehouse's on its first load; refuse rows from any other source, so
+    synthetic sandbox rows and an org's rows never share a table. Runs inside the caller's transaction."""
+    if not source:
+        raise SliceWriteError("rows without a recorded source (sandbox or org API host) are not loaded")
+    catalog = _catalog(connection)
+    table = f'"{catalog}".{SCHEMA}.{SOURCE_TABLE}'
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (source VARCHAR NOT NULL, since TIMESTAMPTZ)")
+    row = connection.execute(f"SELECT source FROM {table} LIMIT 1").fetchone()
+    if row is None:
+        connection.execute(f"INSERT INTO {table} VALUES (?, now())", [source])
+    elif row[0] != source:
+        raise SourceMismatchError(
+            f"the warehouse {catalog} holds rows from {row[0]!r} and these come from {source!r}; they are "
+            "never mixed. Give the other source its own warehouse and data directory (WFM_DUCKDB_PATH and "
+            "WFM_DATA_DIR, e.g. data-sandbox/ for the sandbox)"
+        )
+
+
+class WarehouseFileError(RuntimeError):
+    """The warehouse file cannot be opened for writing (a directory, not DuckDB, unreadable, locked)."""
+
+
+# Another process writing the file is the one failure worth waiting for (the writer pool is 1, so only a
+# straggler or a user's own session holds it); everything else fails at once.
+LOCK_WAIT_SECONDS = 120.0
+
+
+def connect(path: Path, config: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to the warehouse at ``path``, or a ``WarehouseFileError`` naming the file
+    and what to do, within seconds (only a lock held by another process is waited for)."""
+    if path.is_dir():
+        raise WarehouseFileError(
+            f"WFM_DUCKDB_PATH={path} is a directory; point it at a file (e.g. {path / 'warehouse.duckdb'})"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseFileError(f"WFM_DUCKDB_PATH={path}: cannot create its directory ({exc})") from exc
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=False, config=dict(config or {}))
+        except duckdb.Error as exc:
+            locked = "lock" in str(exc).lower()
+            if locked and time.monotonic() < deadline:
+                time.sleep(1.0)
+                continue
+            hint = (
+                "another process keeps it open for writing (DuckDB allows one writer): close it"
+                if locked
+                else "it is not a DuckDB database this version can write, or not writable: move it away "
+                "(nothing else is touched) or point WFM_DUCKDB_PATH at another file"
+            )
+            raise WarehouseFileError(f"WFM_DUCKDB_PATH={path}: {exc}; {hint}") from exc
+
+
+def _catalog(connection: duckdb.DuckDBPyConnection) -> str:
+    row = connection.execute("SELECT current_database()").fetchone()
+    return str(row[0]).replace('"', '""') if row else "memory"
+
+
 class _ArrowStream:
     """Exposes only ``__arrow_c_stream__`` so DuckDB scans the frame without importing pyarrow."""
 
@@ -119,9 +190,7 @@ def registered(connection: duckdb.DuckDBPyConnection, name: str, frame: pl.DataF
 def prepare(connection: duckdb.DuckDBPyConnection) -> None:
     """Session settings (UTC for TIMESTAMPTZ round-trips) and the schema's DDL; idempotent."""
     connection.execute("SET TimeZone = 'UTC'")
-    row = connection.execute("SELECT current_database()").fetchone()
-    catalog = str(row[0]).replace('"', '""') if row else "memory"
-    connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{catalog}".{SCHEMA}')
+    connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{_catalog(connection)}".{SCHEMA}')
     for table in TABLES:
         connection.execute(table.ddl(connection))
 
@@ -147,13 +216,16 @@ def replace_slices(
     frames: Sequence[tuple[TableSpec, pl.DataFrame]],
     first: date,
     last: date,
+    *,
+    source: str,
     after_delete: Callable[[], None] | None = None,
     before_commit: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Replace rows with ``local_date`` in [first, last] of each table by its frame, in ONE transaction.
 
     ``after_delete`` runs between the DELETEs and the INSERTs (for fault-injection tests); ``before_commit``
-    runs after the INSERTs and may read the new rows through ``connection`` (checks); if either raises,
+    runs after the INSERTs and may read the new rows through ``connection`` (checks); ``source`` must be the
+    warehouse's (see ``claim_source``); if anything raises,
     everything is rolled back. Returns the rows
     inserted per table. Any failure rolls back and re-raises as ``SliceWriteError`` (or the original error).
     """
@@ -161,6 +233,7 @@ def replace_slices(
     inserted: dict[str, int] = {}
     connection.execute("BEGIN TRANSACTION")
     try:
+        claim_source(connection, source)
         for spec, _ in frames:
             connection.execute(
                 f"DELETE FROM {spec.sql_name(connection)} WHERE {SLICE_COLUMN} BETWEEN ? AND ?", [first, last]

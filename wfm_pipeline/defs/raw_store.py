@@ -29,6 +29,9 @@ from wfm_pipeline.transforms import ManagementUnitInfo
 ADHERENCE = "adherence"
 USER_DETAILS = "user_details"
 SIDECAR_SUFFIX = ".meta.json"
+# A raw file larger than this is not read into memory: it is quarantined (a served file this large is a
+# fault; the largest real ones, a 7-day window of a few thousand agents, are tens of MiB).
+MAX_RAW_FILE_BYTES = 2 * 1024**3
 
 
 class RawFileError(RuntimeError):
@@ -69,6 +72,8 @@ class DayManifest:
     management_units: tuple[ManagementUnitInfo, ...]
     data_availability_date: str | None = None
     aggregates: tuple[AggregatesEntry, ...] = ()
+    # Where the files came from: "sandbox" or the org's API host (GenesysClient settings' ``source``).
+    source: str = ""
     run_id: str = ""
     written_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
@@ -92,14 +97,20 @@ class DayManifest:
                 AggregatesEntry(**{**entry, "user_ids": tuple(entry["user_ids"])})
                 for entry in payload.get("aggregates", [])
             ),
+            source=payload.get("source", ""),
             run_id=payload.get("run_id", ""),
             written_at=payload.get("written_at", ""),
         )
 
 
+class UnsafePathError(ValueError):
+    """A path built from served data would leave the data directory (refused before anything is written)."""
+
+
 @dataclass(frozen=True)
 class RawStore:
     data_dir: Path
+    max_file_bytes: int = MAX_RAW_FILE_BYTES
 
     @property
     def raw_dir(self) -> Path:
@@ -112,7 +123,20 @@ class RawStore:
         return self.raw_dir / "manifests" / kind / f"{day.isoformat()}.json"
 
     def relative(self, path: Path) -> str:
-        return str(Path(path).resolve().relative_to(self.data_dir.resolve()))
+        return str(self.contained(path).relative_to(self.data_dir.resolve()))
+
+    def contained(self, path: Path) -> Path:
+        """``path`` resolved, after checking it stays inside the data directory (``UnsafePathError``)."""
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.data_dir.resolve()):
+            raise UnsafePathError(f"{path} resolves to {resolved}, outside WFM_DATA_DIR={self.data_dir}")
+        return resolved
+
+    def write_file(self, path: Path, data: bytes) -> Path:
+        """Atomically write ``data`` at ``path``, refused before any byte is written if it is outside."""
+        target = self.contained(path)
+        atomic_write_bytes(target, data)
+        return target
 
     def absolute(self, relative_path: str) -> Path:
         return self.data_dir / relative_path
@@ -120,8 +144,7 @@ class RawStore:
     # --- manifests ---
     def write_manifest(self, manifest: DayManifest) -> Path:
         path = self.manifest_path(manifest.kind, manifest.day)
-        atomic_write_bytes(path, json.dumps(manifest.to_json(), indent=2, sort_keys=True).encode())
-        return path
+        return self.write_file(path, json.dumps(manifest.to_json(), indent=2, sort_keys=True).encode())
 
     def read_manifest(self, kind: str, day: date) -> DayManifest | None:
         path = self.manifest_path(kind, day)
@@ -129,6 +152,12 @@ class RawStore:
             return DayManifest.from_json(json.loads(path.read_text()))
         except FileNotFoundError:
             return None
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise RawFileError(
+                path,
+                f"manifest cannot be read ({type(exc).__name__}: {exc}); re-materialize {kind}_raw_files "
+                f"for {day.isoformat()} to write it again (the raw files it lists are kept)",
+            ) from exc
 
     def read_manifests(self, kind: str, days: Iterable[date]) -> dict[date, DayManifest]:
         """Manifests of every day; raises naming the days without one (download them first)."""
@@ -159,7 +188,15 @@ class RawStore:
         """The file's bytes, after checking it is the exact file the manifest lists (else quarantined and
         ``RawFileError`` raised)."""
         path = self.absolute(entry.path)
+        self.contained(path)
         try:
+            size = path.stat().st_size
+            if size > self.max_file_bytes:
+                raise RawFileError(
+                    path,
+                    f"{size:,} bytes, more than the {self.max_file_bytes:,} a raw file may have",
+                    self.quarantine(path, kind),
+                )
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise RawFileError(
@@ -169,20 +206,11 @@ class RawStore:
             raise RawFileError(path, "sha256 differs from the manifest", self.quarantine(path, kind))
         return data
 
-    def load_json(self, entry: RawFileEntry, kind: str) -> Any:
-        """The parsed file (see ``load_bytes``); a file that is not JSON is quarantined too."""
-        data = self.load_bytes(entry, kind)
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            path = self.absolute(entry.path)
-            raise RawFileError(path, f"not valid JSON ({exc})", self.quarantine(path, kind)) from exc
-
     def load_aggregates(self, relative_path: str) -> Any | None:
         """An aggregates sample (None if it is gone: the comparison is then skipped, not failed)."""
         try:
             return json.loads(self.absolute(relative_path).read_bytes())
-        except (FileNotFoundError, ValueError):
+        except (FileNotFoundError, ValueError, RecursionError):
             return None
 
 

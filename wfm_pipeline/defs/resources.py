@@ -14,10 +14,34 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from duckdb import DuckDBPyConnection
 
+from wfm_pipeline import warehouse
 from wfm_pipeline.defs.raw_store import RawStore
 from wfm_pipeline.defs.settings import PipelineSettings
-from wfm_pipeline.genesys import ClientSettings, ConfigurationError, GenesysClient
+from wfm_pipeline.genesys import (
+    AuthenticationError,
+    BadRequestError,
+    ClientSettings,
+    ConfigurationError,
+    GenesysClient,
+    GenesysError,
+    PermissionDeniedError,
+    ResponseTooLargeError,
+    UnexpectedResponseError,
+)
+from wfm_pipeline.genesys.budget import StateFileError
+
+# Errors a retry cannot cure: the step fails at once instead of spending its retries (and a minute).
+PERMANENT_ERRORS: tuple[type[GenesysError], ...] = (
+    AuthenticationError,
+    PermissionDeniedError,
+    BadRequestError,
+    ConfigurationError,
+    UnexpectedResponseError,
+    ResponseTooLargeError,
+    StateFileError,
+)
 
 
 class GenesysApiResource(dg.ConfigurableResource):
@@ -42,8 +66,29 @@ class GenesysApiResource(dg.ConfigurableResource):
 
     @contextmanager
     def client(self) -> Iterator[GenesysClient]:
-        with GenesysClient(self.settings(), state_dir=self.resolved_state_dir()) as client:
-            yield client
+        """A client; errors no retry can cure end the step without Dagster's step retries."""
+        try:
+            with GenesysClient(self.settings(), state_dir=self.resolved_state_dir()) as client:
+                yield client
+        except PERMANENT_ERRORS as exc:
+            raise dg.Failure(f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse. Unlike ``DuckDBResource`` (which retries any open error for ~2 minutes and
+    leaves the connection open when the step fails) a bad file fails in seconds naming it, and the
+    connection is closed however the step ends."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[DuckDBPyConnection]:
+        try:
+            connection = warehouse.connect(Path(self.database), self.connection_config)
+        except warehouse.WarehouseFileError as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from exc
+        try:
+            yield connection
+        finally:
+            connection.close()
 
 
 class RawStoreResource(dg.ConfigurableResource):
@@ -60,5 +105,5 @@ def default_resources(settings: PipelineSettings | None = None) -> dict[str, obj
     return {
         "genesys": GenesysApiResource(state_dir=str(settings.state_dir)),
         "raw_store": RawStoreResource(data_dir=str(settings.data_dir)),
-        "duckdb": DuckDBResource(database=str(settings.duckdb_path)),
+        "duckdb": WarehouseResource(database=str(settings.duckdb_path)),
     }

@@ -63,10 +63,11 @@ class PipelineSettings:
         data_dir = Path(_env(env, "WFM_DATA_DIR") or "./data").expanduser()
         state_dir = Path(_env(env, "WFM_STATE_DIR") or data_dir / "state").expanduser()
         duckdb_path = Path(_env(env, "WFM_DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser()
-        if duckdb_path.stem == "wfm":
+        if duckdb_path.name.split(".")[0].lower() == "wfm":
             raise PipelineConfigError(
-                f"WFM_DUCKDB_PATH={duckdb_path}: a database file named 'wfm' clashes with the schema 'wfm' "
-                "(DuckDB cannot tell catalog from schema in wfm.<table>); choose another file name"
+                f"WFM_DUCKDB_PATH={duckdb_path}: a database file named 'wfm' (any case, any extension) "
+                "clashes with the schema 'wfm' (DuckDB cannot tell catalog from schema in wfm.<table>); "
+                "choose another file name, e.g. warehouse.duckdb"
             )
         raw_start = _env(env, "WFM_PARTITIONS_START") or "2023-01-01"
         try:
@@ -75,6 +76,11 @@ class PipelineSettings:
             raise PipelineConfigError(
                 f"WFM_PARTITIONS_START={raw_start!r} is not a date; expected YYYY-MM-DD"
             ) from exc
+        if partitions_start > date.today():
+            raise PipelineConfigError(
+                f"WFM_PARTITIONS_START={raw_start} is after today: there would be no day to load; set the "
+                "first day of history you want (YYYY-MM-DD, e.g. 2023-01-01)"
+            )
         return cls(
             data_dir=data_dir,
             state_dir=state_dir,

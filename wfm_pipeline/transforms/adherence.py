@@ -8,16 +8,19 @@ starts in (that is how ``exceptionCount`` counts it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from wfm_pipeline import wire
 from wfm_pipeline.transforms.days import (
     UTC_TIMESTAMP,
     ManagementUnitInfo,
     RawRecordError,
+    check_known_values,
     local_date_of,
     parse_utc,
 )
@@ -69,6 +72,28 @@ _DAY_SECONDS_FIELDS = {
 }
 
 
+# exceptionInfo fields with a documented vocabulary (SDK HistoricalAdherenceExceptionInfo) -> column
+_EXCEPTION_VOCABULARIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "scheduledActivityCategory": ("scheduled_activity_category", wire.ACTIVITY_CATEGORIES),
+    "actualActivityCategory": ("actual_activity_category", wire.ACTIVITY_CATEGORIES),
+    "systemPresence": ("system_presence", wire.WFM_SYSTEM_PRESENCES),
+    "routingStatus": ("routing_status", wire.ROUTING_STATUSES),
+    "impact": ("impact", wire.ADHERENCE_IMPACTS),
+}
+
+
+def adherence_document(data: bytes) -> Mapping[str, Any]:
+    """One bulk-adherence file's bytes as served -> its JSON object (``RawRecordError`` if it is not one,
+    including nesting too deep to parse)."""
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise RawRecordError(f"adherence file: not valid JSON ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(document, Mapping):
+        raise RawRecordError("adherence file: expected a JSON object")
+    return document
+
+
 def _require(record: Mapping[str, Any], field: str, where: str) -> Any:
     if not isinstance(record, Mapping) or field not in record or record[field] is None:
         raise RawRecordError(f"{where}: missing required field {field!r}")
@@ -91,31 +116,48 @@ def _float(record: Mapping[str, Any], field: str, where: str) -> float:
 
 def _file_header(
     document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo]
-) -> tuple[str, str, datetime]:
+) -> tuple[str, str, datetime, float | None]:
+    """(unit id, its time zone, window start, window length in seconds or None when endDate is absent)."""
     if not isinstance(document, Mapping):
         raise RawRecordError("adherence file: expected a JSON object")
     mu_id = str(_require(document, "managementUnitId", "adherence file"))
     if mu_id not in units:
         raise RawRecordError(f"adherence file: management unit {mu_id!r} is not in the organization snapshot")
     start = parse_utc(_require(document, "startDate", "adherence file"), "startDate")
+    end_date = document.get("endDate")
+    length = None if end_date is None else (parse_utc(end_date, "endDate") - start).total_seconds()
+    if length is not None and length <= 0:
+        raise RawRecordError(f"adherence file: endDate {end_date} is not after startDate")
     user_results = _require(document, "userResults", "adherence file")
     if not isinstance(user_results, list):
         raise RawRecordError("adherence file: userResults must be a list")
-    return mu_id, units[mu_id].time_zone, start
+    return mu_id, units[mu_id].time_zone, start, length
+
+
+def _offset(record: Mapping[str, Any], field: str, where: str, window_seconds: float | None) -> int:
+    """An offset from the file's startDate; one outside the query window is a shape error (Genesys only
+    reports what the query covers), not a row to drop quietly."""
+    value = _int(record, field, where)
+    if value < 0 or (window_seconds is not None and value > window_seconds):
+        raise RawRecordError(
+            f"{where}: {field} {value} lies outside the query window [0, {window_seconds or 'endDate'}] s"
+        )
+    return value
 
 
 def adherence_daily_rows(
     document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], first: date, last: date
 ) -> pl.DataFrame:
     """One row per user per local day in [first, last] (``dayMetrics`` outside the range are dropped)."""
-    mu_id, time_zone, start = _file_header(document, units)
+    mu_id, time_zone, start, window_seconds = _file_header(document, units)
     rows = []
     for index, user in enumerate(document["userResults"]):
         where = f"userResults[{index}]"
         user_id = str(_require(user, "userId", where))
         for day_index, metrics in enumerate(user.get("dayMetrics") or []):
             day_where = f"{where}.dayMetrics[{day_index}]"
-            day_start = start + timedelta(seconds=_int(metrics, "dayStartOffsetSeconds", day_where))
+            offset = _offset(metrics, "dayStartOffsetSeconds", day_where, window_seconds)
+            day_start = start + timedelta(seconds=offset)
             local_date = local_date_of(day_start, time_zone)
             if not first <= local_date <= last:
                 continue
@@ -137,16 +179,18 @@ def adherence_exception_rows(
     document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], first: date, last: date
 ) -> pl.DataFrame:
     """One row per exception interval starting on a local day in [first, last]."""
-    mu_id, time_zone, start = _file_header(document, units)
+    mu_id, time_zone, start, window_seconds = _file_header(document, units)
     lookup = document.get("lookupIdToSecondaryPresenceId") or {}
+    if not isinstance(lookup, Mapping):
+        raise RawRecordError("adherence file: lookupIdToSecondaryPresenceId must be an object")
     rows = []
     for index, user in enumerate(document["userResults"]):
         where = f"userResults[{index}]"
         user_id = str(_require(user, "userId", where))
         for exc_index, info in enumerate(user.get("exceptionInfo") or []):
             exc_where = f"{where}.exceptionInfo[{exc_index}]"
-            begin = _int(info, "startOffsetSeconds", exc_where)
-            end = _int(info, "endOffsetSeconds", exc_where)
+            begin = _offset(info, "startOffsetSeconds", exc_where, window_seconds)
+            end = _offset(info, "endOffsetSeconds", exc_where, window_seconds)
             if end < begin:
                 raise RawRecordError(f"{exc_where}: endOffsetSeconds {end} < startOffsetSeconds {begin}")
             start_time = start + timedelta(seconds=begin)
@@ -172,7 +216,13 @@ def adherence_exception_rows(
                     "secondary_presence_id": lookup.get(lookup_id) if lookup_id is not None else None,
                 }
             )
-    return pl.DataFrame(rows, schema=ADHERENCE_EXCEPTIONS_SCHEMA)
+    try:
+        frame = pl.DataFrame(rows, schema=ADHERENCE_EXCEPTIONS_SCHEMA)
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise RawRecordError(f"adherence file: exceptionInfo fields of the wrong type ({exc})") from exc
+    for field, (column, known) in _EXCEPTION_VOCABULARIES.items():
+        check_known_values(frame[column], known, "adherence file exceptionInfo", field)
+    return frame
 
 
 def adherence_frames(

@@ -31,7 +31,29 @@ MEMBERSHIP_SCHEMA: dict[str, pl.DataType] = {
 
 
 class RawRecordError(ValueError):
-    """A raw record does not have the shape Genesys documents (missing field, bad timestamp, bad enum)."""
+    """A raw record does not have the shape Genesys documents (missing field, bad timestamp, an interval
+    that ends before it starts, an offset outside the query window). The file is quarantined."""
+
+
+class UnknownValueError(RawRecordError):
+    """A field holds a value Genesys does not document (yet): the file is well formed, so it stays where it
+    is, but nothing is loaded until the value is known (``wfm_pipeline/wire.py``), since we cannot say
+    what it means for adherence or occupancy."""
+
+    def __init__(self, where: str, field: str, values: list[str], known: tuple[str, ...], count: int) -> None:
+        self.field, self.values, self.count = field, values, count
+        super().__init__(
+            f"{where}: {count} record(s) with {field} {', '.join(repr(v) for v in values[:5])}, none of "
+            f"the documented values {list(known)}. If Genesys added it, add it to wfm_pipeline/wire.py "
+            "and re-run this step; the raw file is kept as it is"
+        )
+
+
+def check_known_values(values: pl.Series, known: tuple[str, ...], where: str, field: str) -> None:
+    """``UnknownValueError`` when a non-null value of ``values`` is not in ``known``."""
+    unknown = values.drop_nulls().filter(~values.drop_nulls().is_in(list(known)))
+    if unknown.len():
+        raise UnknownValueError(where, field, sorted(unknown.unique().to_list()), known, unknown.len())
 
 
 @dataclass(frozen=True)

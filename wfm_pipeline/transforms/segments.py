@@ -21,7 +21,8 @@ from typing import Any
 
 import polars as pl
 
-from wfm_pipeline.transforms.days import UTC_TIMESTAMP, RawRecordError, parse_utc
+from wfm_pipeline import wire
+from wfm_pipeline.transforms.days import UTC_TIMESTAMP, RawRecordError, check_known_values, parse_utc
 
 ROUTING_STATUS_COLUMNS: tuple[str, ...] = ("routing_status",)
 PRESENCE_COLUMNS: tuple[str, ...] = ("system_presence", "organization_presence_id")
@@ -102,6 +103,13 @@ def _fallback_timestamps(frame: pl.DataFrame, column: str, where: str) -> pl.Ser
     return parsed.fill_null(raw.replace_strict(fallback, default=None, return_dtype=UTC_TIMESTAMP))
 
 
+# status field -> the values Genesys documents for it (SDK AnalyticsUserDetail records)
+_VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "routingStatus": wire.ROUTING_STATUSES,
+    "systemPresence": wire.ANALYTICS_SYSTEM_PRESENCES,
+}
+
+
 def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.DataFrame:
     flat = (
         frame.select(pl.col("userId").alias("user_id"), pl.col(field).alias("record"))
@@ -115,6 +123,9 @@ def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.
         raise RawRecordError(f"userId {missing['user_id'][0]}: a {field} record has no {status}")
     if flat["startTime"].null_count():
         raise RawRecordError(f"{field}: a record has no startTime")
+    for wire_name in renames:
+        if wire_name in _VOCABULARIES:
+            check_known_values(flat[wire_name], _VOCABULARIES[wire_name], field, wire_name)
     # One with_columns so polars parses both columns at once (the wire format: the fast, vectorized path).
     parsed = flat.with_columns(
         pl.col("startTime").alias("_raw_startTime"),
@@ -131,6 +142,13 @@ def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.
     if unparsed:
         parsed = parsed.with_columns(
             _fallback_timestamps(parsed, "startTime", field), _fallback_timestamps(parsed, "endTime", field)
+        )
+    inverted = parsed.filter(pl.col("endTime") < pl.col("startTime"))
+    if inverted.height:
+        first = inverted.row(0, named=True)
+        raise RawRecordError(
+            f"{field}: {inverted.height} record(s) end before they start, e.g. user {first['user_id']} "
+            f"{first['_raw_startTime']}/{first['_raw_endTime']}"
         )
     return parsed.select(
         "user_id",
@@ -179,6 +197,18 @@ def _split_records(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         {"systemPresence": "system_presence", "organizationPresenceId": "organization_presence_id"},
     )
     return routing.cast(ROUTING_RECORD_SCHEMA), presence.cast(PRESENCE_RECORD_SCHEMA)
+
+
+def record_counts(records: pl.DataFrame, members: pl.DataFrame) -> dict[str, int]:
+    """What the segment tables will not show one for one, so the loader can report it: raw records, open
+    ones (closed at the availability instant, or dropped when it is unknown), zero-length ones (no time to
+    keep), and those of users in no management unit (no local day to put them on)."""
+    return {
+        "records": records.height,
+        "open_records": records["end_time"].null_count(),
+        "zero_length_records": records.filter(pl.col("end_time") == pl.col("start_time")).height,
+        "records_of_users_in_no_unit": records.join(members, on="user_id", how="anti").height,
+    }
 
 
 def deduplicate(

@@ -11,12 +11,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster_duckdb import DuckDBResource
 
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs.assets import ALL_ASSETS
 from wfm_pipeline.defs.raw_store import RawStore
-from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource
+from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource, WarehouseResource
 from wfm_pipeline.sandbox.launcher import SandboxProcess
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -56,7 +55,7 @@ class Workspace:
         return {
             "genesys": GenesysApiResource(sandbox_url=self.sandbox_url, state_dir=str(self.root / "state")),
             "raw_store": RawStoreResource(data_dir=str(self.data_dir)),
-            "duckdb": DuckDBResource(database=str(self.database)),
+            "duckdb": WarehouseResource(database=str(self.database)),
         }
 
     def materialize(

@@ -153,7 +153,7 @@ def test_run_killed_mid_write_leaves_previous_slice(make_workspace) -> None:  # 
         def replace_then_die(connection, frames, first, last, **kwargs):
             # the DELETEs of the slice have run inside the transaction; the process dies before INSERT
             kill = lambda: os.kill(os.getpid(), signal.SIGKILL)
-            return original(connection, frames, first, last, after_delete=kill)
+            return original(connection, frames, first, last, **kwargs, after_delete=kill)
         warehouse.replace_slices = replace_then_die
         workspace = Workspace(Path({str(workspace.root)!r}), {workspace.sandbox_url!r})
         workspace.materialize({DAYS[0].isoformat()!r})

@@ -48,6 +48,7 @@ def database(tmp_path: Path) -> Path:
             [(ADHERENCE_DAILY, pl.concat([daily(D1, 10.0), daily(D2, 20.0), daily(D3, 30.0)]))],
             D1,
             D3,
+            source="sandbox",
         )
     return path
 
@@ -61,7 +62,11 @@ def test_replacing_a_slice_twice_gives_the_same_rows_and_leaves_other_days(datab
     with duckdb.connect(str(database)) as con:
         for _ in range(2):
             counts = warehouse.replace_slices(
-                con, [(ADHERENCE_DAILY, daily(D2, 99.0)), (ADHERENCE_EXCEPTIONS, no_exceptions())], D2, D2
+                con,
+                [(ADHERENCE_DAILY, daily(D2, 99.0)), (ADHERENCE_EXCEPTIONS, no_exceptions())],
+                D2,
+                D2,
+                source="sandbox",
             )
     assert counts == {"adherence_daily": 2, "adherence_exceptions": 0}
     result = table(database)
@@ -78,7 +83,9 @@ def test_replacing_a_slice_twice_gives_the_same_rows_and_leaves_other_days(datab
 
 def test_a_smaller_new_slice_removes_rows_that_disappeared(database: Path) -> None:
     with duckdb.connect(str(database)) as con:
-        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D2, 50.0, users=("u1",)))], D2, D2)
+        warehouse.replace_slices(
+            con, [(ADHERENCE_DAILY, daily(D2, 50.0, users=("u1",)))], D2, D2, source="sandbox"
+        )
     assert table(database).filter(pl.col("local_date") == D2)["user_id"].to_list() == ["u1"]
 
 
@@ -86,14 +93,16 @@ def test_bad_frame_after_delete_rolls_back_every_table(database: Path) -> None:
     before = table(database)
     bad = daily(D2, 99.0).drop("impact_seconds")
     with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="columns"):
-        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D2, 98.0)), (ADHERENCE_DAILY, bad)], D2, D2)
+        warehouse.replace_slices(
+            con, [(ADHERENCE_DAILY, daily(D2, 98.0)), (ADHERENCE_DAILY, bad)], D2, D2, source="sandbox"
+        )
     assert_frame_equal(table(database), before)
 
 
 def test_rows_outside_the_slice_are_refused(database: Path) -> None:
     before = table(database)
     with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="outside the slice"):
-        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D3, 1.0))], D2, D2)
+        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D3, 1.0))], D2, D2, source="sandbox")
     assert_frame_equal(table(database), before)
 
 
@@ -104,7 +113,9 @@ def test_error_raised_between_delete_and_insert_leaves_slice_intact(database: Pa
         raise RuntimeError("injected between DELETE and INSERT")
 
     with duckdb.connect(str(database)) as con, pytest.raises(RuntimeError, match="injected"):
-        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, after_delete=crash)
+        warehouse.replace_slices(
+            con, [(ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, source="sandbox", after_delete=crash
+        )
     assert_frame_equal(table(database), before)
 
 
@@ -116,7 +127,7 @@ def test_process_killed_between_delete_and_insert_leaves_slice_intact(database: 
         from wfm_pipeline import warehouse
         from wfm_pipeline_tests.pipeline.test_warehouse import daily, D2
         con = duckdb.connect({str(database)!r})
-        warehouse.replace_slices(con, [(warehouse.ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2,
+        warehouse.replace_slices(con, [(warehouse.ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, source="sandbox",
                                  after_delete=lambda: os.kill(os.getpid(), signal.SIGKILL))
         """
     )

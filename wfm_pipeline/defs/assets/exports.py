@@ -40,7 +40,6 @@ from wfm_pipeline.genesys import (
     RequestMetrics,
     UserDetailsExportRequest,
 )
-from wfm_pipeline.genesys.files import atomic_write_bytes
 from wfm_pipeline.genesys.windows import adherence_max_span, local_days_span
 from wfm_pipeline.transforms import ManagementUnitInfo, days_between, local_day_bounds, utc_span_of_days
 
@@ -143,7 +142,7 @@ def _fetch_aggregates(
             continue
         response = client.user_aggregates(sample, start, end, granularity="PT30M", time_zone=unit.time_zone)
         path = store.raw_dir / "aggregates" / f"{first.isoformat()}_{last.isoformat()}_{unit.id}.json"
-        atomic_write_bytes(path, json.dumps(response, sort_keys=True).encode())
+        store.write_file(path, json.dumps(response, sort_keys=True).encode())
         entries.append(AggregatesEntry(store.relative(path), unit.id, unit.time_zone, tuple(sample)))
     return entries
 
@@ -223,6 +222,7 @@ def _export(
             availability = client.data_availability_date()
             aggregates = _fetch_aggregates(client, store, snapshot, first, last, availability)
         metrics = client.metrics.since(before)
+        source = client.settings.source
     if left_out:
         context.log.warning(f"{kind}: not exported (after dataAvailabilityDate): {left_out}")
     manifests = []
@@ -234,12 +234,13 @@ def _export(
             management_units=snapshot,
             data_availability_date=availability.isoformat() if availability else None,
             aggregates=tuple(aggregates),
+            source=source,
             run_id=context.run.run_id,
         )
         manifests.append(store.relative(store.write_manifest(manifest)))
     jobs = [job for _, part_jobs, _ in parts for job in part_jobs]
     entries = [entry for _, _, part_entries in parts for entry in part_entries]
-    days_meta = {"first_day": first.isoformat(), "last_day": last.isoformat()}
+    days_meta = {"first_day": first.isoformat(), "last_day": last.isoformat(), "source": source}
     yield dg.MaterializeResult(
         asset_key=f"{kind}_export_jobs", metadata={**days_meta, **_job_metadata(jobs, metrics, left_out)}
     )

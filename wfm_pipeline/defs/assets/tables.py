@@ -7,7 +7,6 @@ A raw file that does not verify or parse is moved to ``$WFM_DATA_DIR/quarantine/
 naming it -- nothing is half-loaded.
 """
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from functools import partial
@@ -16,7 +15,6 @@ from typing import Any, TypeVar
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 from duckdb import DuckDBPyConnection
 
 from wfm_pipeline import warehouse
@@ -32,19 +30,22 @@ from wfm_pipeline.defs.raw_store import (
     RawStore,
     group_days_by_files,
 )
-from wfm_pipeline.defs.resources import RawStoreResource
+from wfm_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from wfm_pipeline.transforms import (
     PRESENCE_COLUMNS,
     ROUTING_STATUS_COLUMNS,
     ManagementUnitInfo,
     RawRecordError,
+    UnknownValueError,
     adherence_daily_rows,
+    adherence_document,
     adherence_exception_rows,
     agent_occupancy,
     day_frame,
     days_between,
     membership_frame,
     parse_utc,
+    record_counts,
     segments,
     status_records_from_json,
 )
@@ -73,13 +74,20 @@ def _spec(table: warehouse.TableSpec, upstream: str) -> dg.AssetSpec:
 
 
 def _parse(store: RawStore, entry: RawFileEntry, kind: str, parse: Callable[[bytes], T]) -> T:
-    """Load + parse one raw file (``parse(data)``); on any shape error quarantine it and fail the step
-    naming it."""
+    """Load + parse one raw file (``parse(data)``, a pure transform). A shape error the transform reports
+    (``RawRecordError``) quarantines the file and fails the step naming it; a value we do not know yet
+    (``UnknownValueError``) fails it and keeps the file; any other exception is a bug of ours and
+    propagates with the file left where it is."""
     try:
         return parse(store.load_bytes(entry, kind))
     except RawFileError as exc:
         raise dg.Failure(str(exc), metadata={"path": str(exc.path)}, allow_retries=False) from exc
-    except (RawRecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except UnknownValueError as exc:
+        path = store.absolute(entry.path)
+        raise dg.Failure(
+            f"raw file {path}: {exc}", metadata={"path": str(path), "field": exc.field}, allow_retries=False
+        ) from exc
+    except RawRecordError as exc:
         path = store.absolute(entry.path)
         moved = store.quarantine(path, kind)
         raise dg.Failure(
@@ -93,15 +101,29 @@ def _parse(store: RawStore, entry: RawFileEntry, kind: str, parse: Callable[[byt
 def _manifests(store: RawStore, kind: str, first: date, last: date) -> dict[date, DayManifest]:
     try:
         return store.read_manifests(kind, days_between(first, last))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, RawFileError) as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
 
 
+def _source(manifests: dict[date, DayManifest], kind: str) -> str:
+    """The one API the slice's raw files came from (every manifest must name the same)."""
+    sources = {manifest.source for manifest in manifests.values()}
+    if len(sources) != 1 or "" in sources:
+        named = sorted(f"{day}: {manifest.source or 'none recorded'}" for day, manifest in manifests.items())
+        raise dg.Failure(
+            f"the {kind} manifests of this slice do not name one source ({'; '.join(named[:6])}); "
+            f"re-materialize {kind}_raw_files for these partitions",
+            allow_retries=False,
+        )
+    return sources.pop()
+
+
 def _write(
-    duckdb_resource: DuckDBResource,
+    duckdb_resource: WarehouseResource,
     frames: Sequence[tuple[warehouse.TableSpec, pl.DataFrame]],
     first: date,
     last: date,
+    source: str,
     evaluate: Any,
 ) -> list[checks.CheckOutcome]:
     """Replace the slices; ``evaluate(connection)`` runs inside the transaction and returns check outcomes.
@@ -119,11 +141,15 @@ def _write(
                 )
 
         try:
-            warehouse.replace_slices(connection, frames, first, last, before_commit=before_commit)
+            warehouse.replace_slices(
+                connection, frames, first, last, source=source, before_commit=before_commit
+            )
         except BlockingCheckFailed as exc:
             raise dg.Failure(
                 f"blocking check failed, slice {first}..{last} left as it was: {exc}", allow_retries=False
             ) from exc
+        except warehouse.SourceMismatchError as exc:
+            raise dg.Failure(f"{exc}; nothing was written", allow_retries=False) from exc
     return outcomes
 
 
@@ -150,7 +176,7 @@ def _results(
 def _parse_adherence(
     data: bytes, *, units: dict[str, Any], low: date, high: date
 ) -> tuple[Any, pl.DataFrame, pl.DataFrame]:
-    document = json.loads(data)
+    document = adherence_document(data)
     daily = adherence_daily_rows(document, units, low, high)
     return document, daily, adherence_exception_rows(document, units, low, high)
 
@@ -167,11 +193,12 @@ def _parse_adherence(
     name="adherence_tables",
 )
 def adherence_tables(
-    context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     first, last = partition_days(context)
     store = raw_store.store()
     manifests = _manifests(store, ADHERENCE, first, last)
+    source = _source(manifests, ADHERENCE)
     daily_parts, exception_parts = [], []
     expected_daily = expected_exceptions = 0
     files_used: set[str] = set()
@@ -208,9 +235,13 @@ def adherence_tables(
             checks.counts_equal(checks.EXCEPTIONS_ROW_COUNT, stored_exceptions, expected_exceptions),
         ]
 
-    outcomes = _write(duckdb, frames, first, last, evaluate)
+    outcomes = _write(duckdb, frames, first, last, source, evaluate)
     yield from _results(
-        frames, outcomes, first, last, {"raw_files": dg.MetadataValue.json(sorted(files_used))}
+        frames,
+        outcomes,
+        first,
+        last,
+        {"raw_files": dg.MetadataValue.json(sorted(files_used)), "source": source},
     )
 
 
@@ -234,11 +265,13 @@ def _day_bounds(days_frame: pl.DataFrame) -> dict[tuple[str, date], tuple[dateti
     name="user_details_tables",
 )
 def user_details_tables(
-    context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     first, last = partition_days(context)
     store = raw_store.store()
     manifests = _manifests(store, USER_DETAILS, first, last)
+    source = _source(manifests, USER_DETAILS)
+    counts: dict[str, dict[str, int]] = {"routing_status": {}, "presence": {}}
     routing_parts, presence_parts, occupancy_parts, day_parts = [], [], [], []
     # per group of days: what the raw-side segment counts need (files, units, day bounds, open_until)
     sources: list[
@@ -269,6 +302,9 @@ def user_details_tables(
             files_used.add(entry.path)
         routing_all = pl.concat(routing_records) if routing_records else status_records_from_json([])[0]
         presence_all = pl.concat(presence_records) if presence_records else status_records_from_json([])[1]
+        for name, records in (("routing_status", routing_all), ("presence", presence_all)):
+            for key, value in record_counts(records, membership).items():
+                counts[name][key] = counts[name].get(key, 0) + value
         routing = segments(routing_all, membership, days_frame, ROUTING_STATUS_COLUMNS, open_until)
         presence = segments(presence_all, membership, days_frame, PRESENCE_COLUMNS, open_until)
         routing_parts.append(routing)
@@ -333,5 +369,15 @@ def user_details_tables(
             ),
         ]
 
-    outcomes = _write(duckdb, frames, first, last, evaluate)
-    yield from _results(frames, outcomes, first, last, {"raw_files": len(files_used)})
+    outcomes = _write(duckdb, frames, first, last, source, evaluate)
+    yield from _results(
+        frames,
+        outcomes,
+        first,
+        last,
+        {
+            "raw_files": len(files_used),
+            "source": source,
+            "raw_records": dg.MetadataValue.json(counts),
+        },
+    )
