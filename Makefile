@@ -16,17 +16,19 @@ help:
 
 install: $(STAMP)
 
-# The venv is rebuilt from the lock whenever the lock or the project metadata changes.
+# The venv is rebuilt from the lock whenever the lock or the project metadata changes. Every package is
+# pinned with its sha256 hashes, and installed only if the downloaded file matches them.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
 lock:
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
-	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+		-o requirements.lock
 
 run: $(STAMP)
 	$(BIN)/wfm-pipeline dev
