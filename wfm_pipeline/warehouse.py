@@ -131,6 +131,27 @@ class WarehouseFileError(RuntimeError):
 # Another process writing the file is the one failure worth waiting for (the writer pool is 1, so only a
 # straggler or a user's own session holds it); everything else fails at once.
 LOCK_WAIT_SECONDS = 120.0
+# Bytes 8..12 of every DuckDB database file.
+_DUCKDB_MAGIC = (8, b"DUCK")
+# Never fetch or load extensions behind our back: given a SQLite file, DuckDB would try to download its
+# sqlite scanner (and hang without network) instead of saying the file is not a DuckDB database.
+_CONNECTION_DEFAULTS = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+
+
+def _check_is_duckdb(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise WarehouseFileError(f"WFM_DUCKDB_PATH={path}: cannot be read ({exc})") from exc
+    offset, magic = _DUCKDB_MAGIC
+    if head and head[offset : offset + len(magic)] != magic:
+        raise WarehouseFileError(
+            f"WFM_DUCKDB_PATH={path} is not a DuckDB database file (it starts with {head[:16]!r}); it was "
+            "left untouched: point WFM_DUCKDB_PATH at another file or move this one away"
+        )
 
 
 def connect(path: Path, config: Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
@@ -144,10 +165,13 @@ def connect(path: Path, config: Mapping[str, Any] | None = None) -> duckdb.DuckD
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WarehouseFileError(f"WFM_DUCKDB_PATH={path}: cannot create its directory ({exc})") from exc
+    _check_is_duckdb(path)
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
-            return duckdb.connect(str(path), read_only=False, config=dict(config or {}))
+            return duckdb.connect(
+                str(path), read_only=False, config={**_CONNECTION_DEFAULTS, **(config or {})}
+            )
         except duckdb.Error as exc:
             locked = "lock" in str(exc).lower()
             if locked and time.monotonic() < deadline:
