@@ -11,7 +11,9 @@ from wfm_pipeline.genesys.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    ResponseTooLargeError,
     ServerError,
+    UnexpectedResponseError,
 )
 from wfm_pipeline.genesys.files import ExportedFile
 from wfm_pipeline.genesys.metrics import RequestMetrics
@@ -46,7 +48,9 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "RequestMetrics",
+    "ResponseTooLargeError",
     "ServerError",
+    "UnexpectedResponseError",
     "UserDetailsExportRequest",
     "resolve_region",
 ]

@@ -9,6 +9,7 @@ from datetime import date
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.config import PROFILES, ClientSpec, Limits, SandboxConfig, default_clients
+from wfm_pipeline.sandbox.loopback import is_loopback_address
 
 
 def parse_client(text: str) -> tuple[str, ClientSpec]:
@@ -73,6 +74,19 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     )
 
 
+def bind_warning(host: str) -> str | None:
+    """The warning for a ``--host`` that is not loopback (None when it is): the sandbox is for local use."""
+    if is_loopback_address(host):
+        return None
+    return (
+        f"WARNING: --host {host!r} is not a loopback address (localhost, 127.x.y.z, ::1): other "
+        "machines may reach this sandbox. It is for local use only: its default OAuth client credentials "
+        "are public, and its admin and truth routes (/sandbox/...) have no authentication at all (they "
+        "answer only a Host header naming localhost, 127.x.y.z or [::1], which stops browsers but not "
+        "other clients). Starting anyway."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -90,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
 
+    warning = bind_warning(config.host)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     print(
         f"Genesys Cloud sandbox on http://{config.host}:{config.port} (profile {config.profile}, "
         f"time scale {config.time_scale:g}, {config.agents} agents, seed {config.seed})",

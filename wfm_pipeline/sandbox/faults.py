@@ -1,16 +1,25 @@
 """Fault injection, switchable at runtime (``PUT /sandbox/faults``) and deterministic under the seed.
 
 A rule: ``{"kind": ..., "route": "<fnmatch pattern on the path>", "method": "GET" (optional),
-"probability": 0..1 | "count": N, "retryAfter": seconds (optional), "delaySeconds": s (slow only)}``.
+"probability": 0..1 | "count": N, "retryAfter": seconds (optional), "delaySeconds": s (slow only),
+"headers": {"<name>": "<value>", ...} (ratelimit_headers only)}``.
 With ``count`` the first N matching requests get the fault; with ``probability`` each matching request
 draws from a per-rule ``random.Random`` seeded from the sandbox seed and the rule's position, so the same
 rules and the same request sequence give the same faults on every run.
+
+``ratelimit_headers`` does not change how the request is handled: the response it gets (whatever it is)
+carries the rule's ``headers``, each replacing the sandbox's own header of the same name
+(case-insensitive), e.g. ``{"inin-ratelimit-count": "300", "inin-ratelimit-allowed": "300",
+"inin-ratelimit-reset": "31536000"}`` on a normal 200. Names are limited to the ``inin-ratelimit-*``
+family and ``Retry-After`` (the headers a client paces itself by; anything else, e.g. Content-Length,
+could break the response framing), values to printable ASCII (no CR/LF: no header injection).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import random
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +42,13 @@ OTHER_FAULTS = (
     "revoke_token",  # revoke the caller's token: this request and later ones get 401 bad.credentials
     "fail_job",  # a job created by this request ends FAILED (analytics) / Error (adherence)
     "expire_job",  # a job created by this request expires right after completing
+    "ratelimit_headers",  # answer normally, but with the rule's headers replacing the sandbox's own
 )
 FAULT_KINDS = (*ERROR_FAULTS, *OTHER_FAULTS)
+
+# ratelimit_headers: the header names a rule may set (case-insensitive) and the values it may give
+RATELIMIT_HEADER_NAME = re.compile(r"inin-ratelimit-[a-z0-9-]+|retry-after", re.IGNORECASE)
+HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,256}")  # printable ASCII: no CR/LF, so no header injection
 
 
 @dataclass
@@ -46,6 +60,7 @@ class FaultRule:
     count: int | None = None
     retry_after: int | None = None
     delay_seconds: float = 5.0
+    headers: dict[str, str] = field(default_factory=dict)  # ratelimit_headers only
     rng: random.Random = field(default_factory=random.Random, repr=False)
     served: int = 0
 
@@ -76,6 +91,8 @@ class FaultRule:
             rule["retryAfter"] = self.retry_after
         if self.kind == "slow":
             rule["delaySeconds"] = self.delay_seconds
+        if self.kind == "ratelimit_headers":
+            rule["headers"] = dict(self.headers)
         return rule
 
 
@@ -83,7 +100,16 @@ def parse_rule(raw: Any, position: int, seed: int) -> FaultRule:
     """One rule from JSON; ValueError with a readable message when it is malformed."""
     if not isinstance(raw, dict):
         raise ValueError(f"rule {position}: must be an object")
-    unknown = set(raw) - {"kind", "route", "method", "probability", "count", "retryAfter", "delaySeconds"}
+    unknown = set(raw) - {
+        "kind",
+        "route",
+        "method",
+        "probability",
+        "count",
+        "retryAfter",
+        "delaySeconds",
+        "headers",
+    }
     if unknown:
         raise ValueError(f"rule {position}: unknown fields {sorted(unknown)}")
     kind = raw.get("kind")
@@ -110,6 +136,7 @@ def parse_rule(raw: Any, position: int, seed: int) -> FaultRule:
     delay = raw.get("delaySeconds", 5.0)
     if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= 600:
         raise ValueError(f"rule {position}: delaySeconds must be a number in [0, 600]")
+    headers = parse_headers(raw, kind, position)
     return FaultRule(
         kind=kind,
         route=route,
@@ -118,8 +145,34 @@ def parse_rule(raw: Any, position: int, seed: int) -> FaultRule:
         count=count,
         retry_after=retry_after,
         delay_seconds=float(delay),
+        headers=headers,
         rng=random.Random(f"{seed}:fault:{position}:{kind}:{route}"),
     )
+
+
+def parse_headers(raw: dict[str, Any], kind: str, position: int) -> dict[str, str]:
+    """The ``headers`` of a ratelimit_headers rule (required there, refused on every other kind)."""
+    if kind != "ratelimit_headers":
+        if "headers" in raw:
+            raise ValueError(f"rule {position}: headers is only for kind ratelimit_headers")
+        return {}
+    headers = raw.get("headers")
+    if not isinstance(headers, dict) or not headers:
+        raise ValueError(f"rule {position}: headers must be a non-empty object of header name -> string")
+    seen: set[str] = set()
+    for name, value in headers.items():
+        if not RATELIMIT_HEADER_NAME.fullmatch(name):
+            raise ValueError(
+                f"rule {position}: header {name!r} is not allowed (only inin-ratelimit-* and Retry-After)"
+            )
+        if name.lower() in seen:
+            raise ValueError(f"rule {position}: header {name!r} is given twice (names are case-insensitive)")
+        seen.add(name.lower())
+        if not isinstance(value, str) or not HEADER_VALUE.fullmatch(value):
+            raise ValueError(
+                f"rule {position}: header {name!r} needs a string of at most 256 printable ASCII characters"
+            )
+    return dict(headers)
 
 
 class FaultBook:

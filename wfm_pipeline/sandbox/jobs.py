@@ -2,11 +2,14 @@
 
 A job's state is a pure function of the clock (submitted_at, ready_at, expires_at), so nothing runs in
 the background and an injected clock drives progression in tests. Job ids come from a generator seeded
-by the sandbox seed, so two servers with the same seed answer the same request sequence byte for byte.
+by the sandbox seed *and a nonce drawn at every start*: ids never repeat across restarts, so a client
+resuming a job id from before a restart gets 404, never another request's results. Everything else a
+job serves (statuses, result documents, downloads) stays a function of the seed and the requests.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import uuid
@@ -98,10 +101,14 @@ Job = AdherenceJob | UserDetailsJob
 class JobRegistry:
     """All jobs of the org, their visibility per OAuth client, and the concurrent-job count."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, nonce: bytes | None = None) -> None:
+        """``nonce`` defaults to 16 random bytes per registry (per sandbox start); pass one to replay ids."""
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
-        self._ids = random.Random(f"{seed}:job-ids")
+        self.nonce = os.urandom(16) if nonce is None else nonce
+        # Seed alone would repeat ids after a restart, and a client holding an old id would read the
+        # new job that happens to get it; the nonce makes each start's id sequence its own.
+        self._ids = random.Random(f"{seed}:job-ids:{self.nonce.hex()}")
 
     def new_id(self) -> str:
         with self._lock:

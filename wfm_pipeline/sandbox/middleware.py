@@ -1,5 +1,6 @@
-"""Outermost ASGI layer (correlation ids, rate-limit headers, faults, catch-all 500, stats) and the
-exception handlers that turn errors into Genesys ``ErrorBody`` responses."""
+"""Outermost ASGI layer (correlation ids, rate-limit headers, the loopback-only guard of the admin routes,
+faults, catch-all 500, stats) and the exception handlers that turn errors into Genesys ``ErrorBody``
+responses."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wfm_pipeline import wire
-from wfm_pipeline.sandbox.errors import ApiError, default_error, error_response
+from wfm_pipeline.sandbox.errors import STATUS_DEFAULT_CODES, ApiError, default_error, error_response
 from wfm_pipeline.sandbox.faults import ERROR_FAULTS
+from wfm_pipeline.sandbox.loopback import LOOPBACK_NAMES, is_loopback_host_header
 from wfm_pipeline.sandbox.state import ADMIN_PREFIX, DOWNLOADS_PREFIX, SandboxState
 
 log = logging.getLogger("wfm_pipeline.sandbox")
@@ -41,8 +43,23 @@ def _abort_connection(receive: Receive) -> bool:
     return True
 
 
+def is_admin_path(path: str) -> bool:
+    """Admin and truth routes (no auth, never faulted); the presigned downloads are emulated API."""
+    return path.startswith(ADMIN_PREFIX) and not path.startswith(DOWNLOADS_PREFIX)
+
+
+def replace_headers(
+    headers: list[tuple[bytes, bytes]], overrides: dict[str, tuple[str, str]]
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` without any header named in ``overrides`` (lower-case name -> (name, value)), then the
+    overrides: a client sees one value per name, the fault's, never the sandbox's next to it."""
+    kept = [(name, value) for name, value in headers if name.decode("latin-1").lower() not in overrides]
+    return kept + [(name.encode("latin-1"), value.encode("latin-1")) for name, value in overrides.values()]
+
+
 class SandboxMiddleware:
-    """Outermost ASGI layer: correlation id + rate-limit headers, faults, catch-all 500, stats."""
+    """Outermost ASGI layer: correlation id + rate-limit headers, loopback guard, faults, catch-all 500,
+    stats."""
 
     def __init__(self, app: ASGIApp, sandbox: SandboxState) -> None:
         self.app = app
@@ -66,6 +83,8 @@ class SandboxMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"inin-correlation-id", correlation_id.encode()))
                 headers.extend(state.get("ratelimit") or [])
+                if state.get("header_overrides"):
+                    headers = replace_headers(headers, state["header_overrides"])
                 message = {**message, "headers": headers}
             elif (
                 message["type"] == "http.response.body" and response["truncate"] and response["status"] == 200
@@ -80,9 +99,12 @@ class SandboxMiddleware:
             await send(message)
 
         try:
-            if (
-                not path.startswith(ADMIN_PREFIX) or path.startswith(DOWNLOADS_PREFIX)
-            ) and await self._apply_faults(scope, receive, send_with_headers, state, response):
+            if is_admin_path(path):
+                host = dict(scope["headers"]).get(b"host")
+                if not is_loopback_host_header(host.decode("latin-1") if host is not None else None):
+                    await self._refuse_non_loopback(host, scope, receive, send_with_headers, state)
+                    return
+            elif await self._apply_faults(scope, receive, send_with_headers, state, response):
                 return
             await self.app(scope, receive, send_with_headers)
         except Exception:
@@ -106,6 +128,20 @@ class SandboxMiddleware:
                     correlation_id,
                 )
 
+    @staticmethod
+    async def _refuse_non_loopback(
+        host: bytes | None, scope: Scope, receive: Receive, send: Send, state: dict[str, Any]
+    ) -> None:
+        """403 for an admin/truth request whose Host is not a loopback name (DNS rebinding: a page on
+        another origin that re-resolved its name to 127.0.0.1 would otherwise drive the admin routes)."""
+        shown = host.decode("latin-1")[:100] if host is not None else None
+        message = (
+            "The sandbox admin and truth routes are loopback-only: the Host header must be "
+            f"{LOOPBACK_NAMES}, optionally with a port (got {shown!r})."
+        )
+        code = STATUS_DEFAULT_CODES[403][0]  # not.authorized, as Genesys answers a forbidden action
+        await error_response(403, code, message, state["correlation_id"])(scope, receive, send)
+
     def _template(self, scope: Scope) -> str:
         """The route template of a request the router never saw (answered by a fault)."""
         for route in getattr(self.app, "routes", []):
@@ -119,7 +155,15 @@ class SandboxMiddleware:
     ) -> bool:
         """Apply the faults that fire for this request; True when the request is fully answered."""
         sandbox = self.sandbox
-        for rule in sandbox.faults.draw(scope["method"], scope["path"]):
+        fired = sandbox.faults.draw(scope["method"], scope["path"])
+        for rule in fired:
+            if rule.kind == "ratelimit_headers":
+                # First, whatever the rule order: the headers dress whichever response this request gets,
+                # also one answered by an error fault. Applied when it starts (send_with_headers); a
+                # later rule wins per (case-insensitive) name.
+                overrides = state.setdefault("header_overrides", {})
+                overrides.update({name.lower(): (name, value) for name, value in rule.headers.items()})
+        for rule in fired:
             sandbox.stats.record_fault(rule.kind)
             if rule.kind == "slow":
                 await asyncio.sleep(rule.delay_seconds / sandbox.config.time_scale)

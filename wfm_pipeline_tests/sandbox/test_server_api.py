@@ -88,7 +88,9 @@ def harness(profile: str = "fast", org: Any = None, time_scale: float = 1.0, **o
     )
     clock = ManualClock(NOW)
     app = create_app(config, org=org or shared_org(), clock=clock)
-    return Harness(TestClient(app, raise_server_exceptions=False), clock, shared_org())
+    # base_url: the admin routes answer only a loopback Host (TestClient's default is "testserver").
+    client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
+    return Harness(client, clock, shared_org())
 
 
 BULK_JOB = wire.ADHERENCE_BULK_JOB_PATH

@@ -166,6 +166,104 @@ def test_failing_and_early_expiring_jobs(http: httpx.Client) -> None:
     assert denied.status_code == 403 and "AccessDenied" in denied.text
 
 
+EXHAUSTED_FOR_A_YEAR = {
+    "inin-ratelimit-count": "300",
+    "inin-ratelimit-allowed": "300",
+    "inin-ratelimit-reset": "31536000",
+}
+
+
+def header_values(reply: httpx.Response, name: str) -> list[str]:
+    """Every value of header ``name`` as sent on the wire (case-insensitive), one per header line."""
+    return [value.decode() for key, value in reply.headers.raw if key.decode().lower() == name.lower()]
+
+
+def test_ratelimit_headers_fault_replaces_the_sandbox_headers_on_a_normal_200(http: httpx.Client) -> None:
+    headers = token(http)
+    normal = http.get(MU_PATH, headers=headers)
+    assert normal.status_code == 200
+    assert header_values(normal, wire.HEADER_RATELIMIT_ALLOWED) == ["6000"]  # fast profile's budget
+    set_faults(
+        http, [{"kind": "ratelimit_headers", "route": MU_PATH, "count": 1, "headers": EXHAUSTED_FOR_A_YEAR}]
+    )
+    before = http.get("/sandbox/stats").json()["faults"].get("ratelimit_headers", 0)
+    faulted = http.get(MU_PATH, headers=headers)
+    assert faulted.status_code == 200 and faulted.content == normal.content  # handled normally
+    for name, value in EXHAUSTED_FOR_A_YEAR.items():
+        assert header_values(faulted, name) == [value]  # replaced: the sandbox's own value is gone
+    assert faulted.headers[wire.HEADER_CORRELATION_ID]
+    # count=1: the next response carries the sandbox's own budget again (3 requests so far on this token).
+    after = http.get(MU_PATH, headers=headers)
+    assert header_values(after, wire.HEADER_RATELIMIT_COUNT) == ["3"]
+    assert header_values(after, wire.HEADER_RATELIMIT_ALLOWED) == ["6000"]
+    assert http.get("/sandbox/stats").json()["faults"]["ratelimit_headers"] == before + 1
+    described = http.get("/sandbox/faults").json()["rules"]
+    assert described[0]["headers"] == EXHAUSTED_FOR_A_YEAR and described[0]["served"] == 1
+
+
+def test_ratelimit_headers_replace_case_insensitively_also_on_another_faults_response(
+    http: httpx.Client,
+) -> None:
+    headers = token(http)
+    # The 429 fault comes first in the list and answers the request; the headers still dress that answer.
+    set_faults(
+        http,
+        [
+            {"kind": "rate_limit_429", "route": MU_PATH, "count": 1, "retryAfter": 2},
+            {
+                "kind": "ratelimit_headers",
+                "route": MU_PATH,
+                "count": 1,
+                "headers": {"RETRY-AFTER": "7", "ININ-RateLimit-Count": "299"},
+            },
+        ],
+    )
+    reply = http.get(MU_PATH, headers=headers)
+    assert reply.status_code == 429 and reply.json()["code"] == wire.ERROR_TOO_MANY_REQUESTS_RETRY_AFTER
+    assert header_values(reply, wire.HEADER_RETRY_AFTER) == ["7"]
+    assert header_values(reply, wire.HEADER_RATELIMIT_COUNT) == ["299"]
+    assert header_values(reply, wire.HEADER_CORRELATION_ID) == [reply.json()["contextId"]]  # not named: kept
+
+
+def test_ratelimit_headers_with_probability_hit_a_deterministic_share(http: httpx.Client) -> None:
+    headers = token(http)
+    rule = {
+        "kind": "ratelimit_headers",
+        "route": MU_PATH,
+        "probability": 0.5,
+        "headers": EXHAUSTED_FOR_A_YEAR,
+    }
+    set_faults(http, [rule])
+    counts = [
+        header_values(http.get(MU_PATH, headers=headers), wire.HEADER_RATELIMIT_COUNT) for _ in range(20)
+    ]
+    hit = [c == ["300"] for c in counts]
+    assert any(hit) and not all(hit)  # the rule's RNG is seeded: the same mix on every run
+    assert all(len(c) == 1 for c in counts)
+    assert http.get("/sandbox/faults").json()["rules"][0]["served"] == sum(hit)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"kind": "ratelimit_headers"},  # headers required
+        {"kind": "ratelimit_headers", "headers": {}},
+        {"kind": "ratelimit_headers", "headers": [["inin-ratelimit-count", "300"]]},
+        {"kind": "ratelimit_headers", "headers": {"inin-ratelimit-count": 300}},  # values are strings
+        {"kind": "ratelimit_headers", "headers": {"Content-Length": "1"}},  # could break the framing
+        {"kind": "ratelimit_headers", "headers": {"X-Anything": "1"}},
+        {"kind": "ratelimit_headers", "headers": {"inin-ratelimit-": "1"}},
+        {"kind": "ratelimit_headers", "headers": {"inin-ratelimit-count": "1\r\nX-Injected: 1"}},
+        {"kind": "ratelimit_headers", "headers": {"inin-ratelimit-count": "1", "ININ-RATELIMIT-COUNT": "2"}},
+        {"kind": "error_500", "headers": {"inin-ratelimit-count": "1"}},  # headers only for this kind
+    ],
+)
+def test_invalid_ratelimit_headers_rules_are_rejected(http: httpx.Client, rule: dict[str, Any]) -> None:
+    reply = http.put("/sandbox/faults", json=[rule])
+    assert reply.status_code == 400 and reply.json()["code"] == wire.ERROR_BAD_REQUEST, reply.text
+    assert http.get("/sandbox/faults").json() == {"rules": []}
+
+
 def test_invalid_fault_rules_are_rejected(http: httpx.Client) -> None:
     for rules in (
         [{"kind": "meteor"}],
@@ -193,7 +291,11 @@ def test_probabilistic_faults_are_deterministic_under_the_seed(start_sandbox: An
 
 
 def served_bytes(base_url: str) -> list[bytes]:
-    """Run one fixed request sequence and return every body that should be a function of the seed."""
+    """Run one fixed request sequence and return every body that should be a function of the seed.
+
+    Job ids are not: each server start draws its own (so a restarted sandbox never hands a resumed id
+    another request's results), and so are the cursors signed over them. They are masked here; the
+    documents, pages, downloads and aggregates served for the same requests must stay byte-identical."""
     bodies: list[bytes] = []
     with httpx.Client(base_url=base_url, timeout=30) as http:
         headers = token(http)
@@ -205,18 +307,20 @@ def served_bytes(base_url: str) -> list[bytes]:
             json={"interval": "2024-04-01T00:00:00Z/2024-04-03T00:00:00Z"},
             headers=headers,
         )
-        bodies.append(job.content)
         job_id = job.json()["jobId"]
+        bodies.append(job.content.replace(job_id.encode(), b"<job id>"))
         wait_state(http, headers, job_id, ("FULFILLED",))
         cursor = None
         for _ in range(100):
             page = http.get(
                 wire.USER_DETAILS_JOB_RESULTS_PATH.format(job_id=job_id),
-                params={"pageSize": 200, **({"cursor": cursor} if cursor else {})},
+                params={"pageSize": 40, **({"cursor": cursor} if cursor else {})},
                 headers=headers,
             )
-            # dataAvailabilityDate follows the wall clock; everything else must be byte-identical.
-            bodies.append(re.sub(rb'"dataAvailabilityDate":"[^"]*"', b"", page.content))
+            # dataAvailabilityDate follows the wall clock and the cursor signs the per-start job id;
+            # everything else (including whether a cursor follows) must be byte-identical.
+            masked = re.sub(rb'"dataAvailabilityDate":"[^"]*"', b"", page.content)
+            bodies.append(re.sub(rb'"cursor":"[^"]*"', b'"cursor":"<cursor>"', masked))
             cursor = page.json().get("cursor")
             if not cursor:
                 break
@@ -241,10 +345,13 @@ def served_bytes(base_url: str) -> list[bytes]:
     return bodies
 
 
-def test_same_seed_serves_identical_bytes_on_two_server_processes(start_sandbox: Any) -> None:
+def test_same_seed_serves_identical_bytes_apart_from_job_ids_on_two_server_processes(
+    start_sandbox: Any,
+) -> None:
     first = served_bytes(start_sandbox(seed=21, agents=50).base_url)
     second = served_bytes(start_sandbox(seed=21, agents=50).base_url)
     assert len(first) >= 6 and all(first)
+    assert any(b'"cursor":"<cursor>"' in body for body in first)  # several pages: cursors were compared
     assert first == second
     other_seed = served_bytes(start_sandbox(seed=22, agents=50).base_url)
     assert other_seed[-1] != first[-1]
