@@ -21,6 +21,10 @@ class SandboxAdmin:
     def set_faults(self, rules: list[dict[str, Any]]) -> None:
         self._call("PUT", "/sandbox/faults", rules)
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The active rules, each with how often it has ``served``."""
+        return self._call("GET", "/sandbox/faults")["rules"]
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/sandbox/faults")
 

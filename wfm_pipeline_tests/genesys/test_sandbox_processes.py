@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from wfm_pipeline import wire
 from wfm_pipeline.genesys.files import SIDECAR_SUFFIX, complete_file
 from wfm_pipeline_tests.genesys.sandbox_helpers import SandboxAdmin
 
@@ -168,6 +169,55 @@ def test_retry_after_received_by_one_process_delays_every_process(
         assert any(t < throttled_at for t in sends) and any(t >= paused_until for t in sends)
         before = [t for t in sends if throttled_at - retry_after <= t < throttled_at]
         assert len(before) >= 3, (record["pid"], "too few requests to tell a pause from idling", before)
+
+
+def test_a_one_year_reset_served_by_the_sandbox_holds_no_process_longer_than_the_cap(
+    sandbox_admin: SandboxAdmin, tmp_path: Path
+) -> None:
+    """Four processes share one budget; one response carries ``inin-ratelimit-reset: 31536000`` with the
+    count at the allowance. Every process pauses (the header is obeyed) and resumes within the cap."""
+    cap, one_year = 2.0, 365 * 24 * 3600
+    units = [unit["id"] for unit in sandbox_admin.org()["managementUnits"]]
+    special = units[0]
+    route = f"/api/v2/workforcemanagement/managementunits/{special}/users"
+    headers = {
+        wire.HEADER_RATELIMIT_ALLOWED: "300",
+        wire.HEADER_RATELIMIT_COUNT: "300",
+        wire.HEADER_RATELIMIT_RESET: str(one_year),
+    }
+    sandbox_admin.set_faults([{"kind": "ratelimit_headers", "route": route, "count": 1, "headers": headers}])
+    start_at = time.time() + 8.0  # after every worker has imported and listed the units
+    workers = [
+        spawn(
+            {
+                **hammer_config(
+                    sandbox_admin,
+                    tmp_path,
+                    i,
+                    seconds=6.0,
+                    extract=False,
+                    special_mu=special,
+                    ask_special=i == 0,
+                    special_after=1.5,
+                    start_at=start_at,
+                ),
+                "settings": sandbox_admin.settings_options(max_pause_seconds=cap),
+            }
+        )
+        for i in range(4)
+    ]
+    for worker in workers:
+        finish(worker, timeout=120)  # a year-long pause would hold them far past this
+    assert [rule["served"] for rule in sandbox_admin.faults()] == [1]
+    records = [json.loads((tmp_path / f"events-{i}.json").read_text()) for i in range(4)]
+    pauses = [(e["t"], e["until"]) for r in records for e in r["events"] if e["event"] == "pause"]
+    assert pauses, "the header never paused anyone"
+    paused_at, paused_until = pauses[0]
+    assert cap - 0.5 <= paused_until - paused_at <= cap + 0.01
+    for record in records:
+        sends = [e["t"] for e in record["events"] if e["event"] == "send"]
+        assert len([t for t in sends if paused_at < t < paused_until]) <= 1, record["pid"]
+        assert any(t >= paused_until for t in sends), f"process {record['pid']} never resumed"
 
 
 def export_config(
