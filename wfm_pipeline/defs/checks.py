@@ -109,6 +109,13 @@ PRESENCE_ROW_COUNT = CheckDef(
     True,
     "distinct source records == deduplicated raw records intersecting the slice",
 )
+USER_DETAILS_DAYS_COVERED = CheckDef(
+    "routing_status_segments",
+    "every_unit_day_covered_by_export_windows",
+    True,
+    "the export jobs' windows listed by the manifests cover every (unit with agents, local day) up to "
+    "dataAvailabilityDate",
+)
 OCCUPANCY_IN_RANGE = CheckDef(
     "agent_occupancy", "occupancy_between_0_and_1", True, "occupancy is null or in [0, 1]"
 )
@@ -121,6 +128,7 @@ OCCUPANCY_MATCHES_AGGREGATES = CheckDef(
 
 ADHERENCE_CHECKS = (ADHERENCE_IN_RANGE, ADHERENCE_UNITS_PRESENT, ADHERENCE_ROW_COUNT, EXCEPTIONS_ROW_COUNT)
 USER_DETAILS_CHECKS = (
+    USER_DETAILS_DAYS_COVERED,
     ROUTING_NO_OVERLAP,
     ROUTING_DAY_TOTAL,
     ROUTING_ROW_COUNT,
@@ -157,6 +165,38 @@ def units_present(
         if (unit.id, day) not in seen
     ]
     return CheckOutcome(check, not missing, {"missing": dg.MetadataValue.json(missing[:50])})
+
+
+def days_covered(
+    check: CheckDef,
+    windows: Iterable[tuple[datetime, datetime]],
+    days: pl.DataFrame,
+    units: Sequence[ManagementUnitInfo],
+    available_until: datetime | None,
+) -> CheckOutcome:
+    """Every (unit with agents, local day) of ``days`` lies inside the union of ``windows`` up to
+    ``available_until`` (what the export could not have covered yet). A file whose job's window is unknown
+    or belongs to another request covers nothing, so it cannot hide a gap."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    staffed = {unit.id for unit in units if unit.user_ids}
+    uncovered = []
+    for row in days.iter_rows(named=True):
+        if row["management_unit_id"] not in staffed:
+            continue
+        low = row["day_start"]
+        high = row["day_end"] if available_until is None else min(row["day_end"], available_until)
+        if low < high and not any(start <= low and high <= end for start, end in merged):
+            uncovered.append(f"{row['management_unit_id']}@{row['local_date'].isoformat()}")
+    return CheckOutcome(
+        check,
+        not uncovered,
+        {"unit_days": days.height, "uncovered": dg.MetadataValue.json(uncovered[:50])},
+    )
 
 
 def counts_equal(check: CheckDef, table_rows: int, raw_records: int) -> CheckOutcome:

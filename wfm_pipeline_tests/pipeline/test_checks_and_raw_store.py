@@ -196,3 +196,20 @@ def test_expected_segment_sources_counts_what_the_segment_table_should_hold(
             connection, paths, "routingStatus", ["routingStatus"], [unit], bounds, open_until
         )
     assert count == expected
+
+
+def test_export_windows_must_cover_every_staffed_unit_day_up_to_availability() -> None:
+    # Berlin's 2024-10-27 is 2024-10-26T22:00Z .. 2024-10-27T23:00Z (25 h); an unstaffed unit needs nothing
+    empty = ManagementUnitInfo(id="empty", time_zone="UTC")
+    days = day_frame([BERLIN, empty], DAY, DAY)
+    check = checks.USER_DETAILS_DAYS_COVERED
+    two_jobs = [(at(22, day=26), at(12)), (at(12), at(23, day=27))]
+    assert checks.days_covered(check, two_jobs, days, [BERLIN, empty], None).passed
+    gap = [(at(22, day=26), at(12)), (at(12, 1), at(23, day=27))]  # one minute missing
+    missed = checks.days_covered(check, gap, days, [BERLIN, empty], None)
+    assert not missed.passed and missed.metadata["uncovered"].value == ["mu@2024-10-27"]
+    # what lies after dataAvailabilityDate could not be exported yet and is not required
+    morning = [(at(22, day=26), at(9))]
+    assert checks.days_covered(check, morning, days, [BERLIN], at(9)).passed
+    assert not checks.days_covered(check, morning, days, [BERLIN], at(10)).passed
+    assert not checks.days_covered(check, [], days, [BERLIN], None).passed

@@ -41,6 +41,7 @@ from wfm_pipeline.genesys import (
     UserDetailsExportRequest,
 )
 from wfm_pipeline.genesys.windows import adherence_max_span, local_days_span
+from wfm_pipeline.processes import bind_step_to_run_worker
 from wfm_pipeline.transforms import ManagementUnitInfo, days_between, local_day_bounds, utc_span_of_days
 
 GROUP = "raw"
@@ -191,6 +192,7 @@ def _job_metadata(
 def _export(
     context: dg.AssetExecutionContext, genesys: GenesysApiResource, raw_store: RawStoreResource, kind: str
 ) -> Iterator[dg.MaterializeResult]:
+    bind_step_to_run_worker()
     first, last = partition_days(context)
     store = raw_store.store()
     dest = store.files_dir(kind)
@@ -214,12 +216,15 @@ def _export(
                     )
                 )
         else:
+            # Read before the export clamps its interval to the same watermark (which only moves on): the
+            # manifest's instant is then never after what the jobs covered, so the coverage check and the
+            # closing of open records agree with the files.
+            availability = client.data_availability_date()
             result = client.run_export(user_details_request(units, first, last), dest)
             left_out = list(result.left_out)
             parts.append(
                 (set(days_between(first, last)), result.jobs, _entries(store, result.files, result.jobs))
             )
-            availability = client.data_availability_date()
             aggregates = _fetch_aggregates(client, store, snapshot, first, last, availability)
         metrics = client.metrics.since(before)
         source = client.settings.source

@@ -31,6 +31,7 @@ from wfm_pipeline.defs.raw_store import (
     group_days_by_files,
 )
 from wfm_pipeline.defs.resources import RawStoreResource, WarehouseResource
+from wfm_pipeline.processes import bind_step_to_run_worker
 from wfm_pipeline.transforms import (
     PRESENCE_COLUMNS,
     ROUTING_STATUS_COLUMNS,
@@ -53,6 +54,9 @@ from wfm_pipeline.transforms.adherence import ADHERENCE_DAILY_SCHEMA, ADHERENCE_
 
 GROUP = "warehouse"
 T = TypeVar("T")
+# A killed or crashed table step rolled its transaction back: running it again is safe. Bad data and
+# failed blocking checks raise Failure(allow_retries=False) and are not retried.
+RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 class BlockingCheckFailed(RuntimeError):
@@ -190,11 +194,13 @@ def _parse_adherence(
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
     pool=WRITER_POOL,
+    retry_policy=RETRY,
     name="adherence_tables",
 )
 def adherence_tables(
     context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
+    bind_step_to_run_worker()
     first, last = partition_days(context)
     store = raw_store.store()
     manifests = _manifests(store, ADHERENCE, first, last)
@@ -262,11 +268,13 @@ def _day_bounds(days_frame: pl.DataFrame) -> dict[tuple[str, date], tuple[dateti
     partitions_def=daily_partitions,
     backfill_policy=backfill_policy,
     pool=WRITER_POOL,
+    retry_policy=RETRY,
     name="user_details_tables",
 )
 def user_details_tables(
     context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
+    bind_step_to_run_worker()
     first, last = partition_days(context)
     store = raw_store.store()
     manifests = _manifests(store, USER_DETAILS, first, last)
@@ -284,6 +292,7 @@ def user_details_tables(
     ] = []
     samples: list[tuple[Sequence[str], Any, str]] = []
     files_used: set[str] = set()
+    windows: list[tuple[datetime, datetime]] = []
     available_until: datetime | None = None
     for days, manifest in group_days_by_files(manifests):
         units = manifest.management_units
@@ -300,6 +309,8 @@ def user_details_tables(
             routing_records.append(routing)
             presence_records.append(presence)
             files_used.add(entry.path)
+            if entry.window_start and entry.window_end:
+                windows.append((parse_utc(entry.window_start), parse_utc(entry.window_end)))
         routing_all = pl.concat(routing_records) if routing_records else status_records_from_json([])[0]
         presence_all = pl.concat(presence_records) if presence_records else status_records_from_json([])[1]
         for name, records in (("routing_status", routing_all), ("presence", presence_all)):
@@ -323,6 +334,7 @@ def user_details_tables(
         (warehouse.AGENT_OCCUPANCY, pl.concat(occupancy_parts)),
     ]
     all_days = pl.concat(day_parts)
+    snapshot = manifests[last].management_units
 
     def distinct_sources(connection: DuckDBPyConnection, spec: warehouse.TableSpec, status: str) -> int:
         row = connection.execute(
@@ -347,6 +359,9 @@ def user_details_tables(
         presence = warehouse.read_slice(connection, warehouse.PRESENCE_SEGMENTS, first, last)
         occupancy = warehouse.read_slice(connection, warehouse.AGENT_OCCUPANCY, first, last)
         return [
+            checks.days_covered(
+                checks.USER_DETAILS_DAYS_COVERED, windows, all_days, snapshot, available_until
+            ),
             checks.no_overlaps(checks.ROUTING_NO_OVERLAP, routing),
             checks.day_totals_within_day_length(checks.ROUTING_DAY_TOTAL, routing, all_days),
             checks.counts_equal(
