@@ -1,8 +1,12 @@
-"""`wfm-pipeline dev`: the sandbox (unless real credentials are set) plus `dagster dev`, as one unit.
+"""`wfm-pipeline dev`: the sandbox (unless real credentials are set) plus `dagster dev`, supervised.
 
-What `make run` starts. It keeps run history in a persistent DAGSTER_HOME, refuses to start twice, and on
-Ctrl-C (or SIGTERM) stops every process it started -- each child runs in its own process group, so nothing
-is orphaned even when a child ignores the signal.
+What `make run` starts. It keeps run history in a persistent DAGSTER_HOME and refuses to start twice.
+Supervision: a child that exits on its own (sandbox, `dagster dev` with its webserver and daemon) is
+restarted with a growing delay, and the code location is reloaded when its code server died, so a crash
+needs nobody at the keyboard; a child crashing again and again gives up after a few tries. Every child
+runs in its own process group and is told by the kernel to die with this process, however it ends. On
+Ctrl-C (or SIGTERM) the shutdown is ordered: SIGINT to every group, a grace period in which run workers
+record the end of their runs, then SIGKILL for stragglers.
 """
 
 from __future__ import annotations
@@ -16,19 +20,36 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import httpx
 from filelock import FileLock, Timeout
 
 from wfm_pipeline import wire
 from wfm_pipeline.genesys import ClientSettings, ConfigurationError
 from wfm_pipeline.genesys.settings import uses_sandbox
+from wfm_pipeline.processes import die_with_parent
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHUTDOWN_GRACE_SECONDS = 30.0
 STARTUP_TIMEOUT_SECONDS = 60.0
+# Delay before the n-th restart of a crashed child (the last one repeats); more than MAX_CRASHES crashes
+# within CRASH_WINDOW_SECONDS is a crash loop: everything stops and the exit code says so.
+RESTART_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+MAX_CRASHES = 5
+CRASH_WINDOW_SECONDS = 600.0
+LOCATION_CHECK_SECONDS = 5.0
+LOCATIONS_QUERY = (
+    "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+    "locationOrLoadError { __typename } } } } }"
+)
+RELOAD_LOCATION = (
+    "mutation Reload($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) "
+    "{ __typename } }"
+)
 
 
 @dataclass(frozen=True)
@@ -82,8 +103,19 @@ def _apply_pool_limits(dagster_home: Path) -> dict[str, int]:
         return apply_pool_limits(instance)
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _stop(process: subprocess.Popen[bytes], name: str) -> None:
-    """SIGINT the child's process group, then SIGTERM, then SIGKILL: no orphan survives."""
+    """SIGINT the child's process group, then SIGTERM; then give what is left of the group (run workers,
+    which record the end of their runs on SIGINT) the grace period to finish before SIGKILL."""
     if process.poll() is None:
         for sig, grace in ((signal.SIGINT, SHUTDOWN_GRACE_SECONDS), (signal.SIGTERM, 10.0)):
             try:
@@ -95,12 +127,84 @@ def _stop(process: subprocess.Popen[bytes], name: str) -> None:
                 break
             except subprocess.TimeoutExpired:
                 continue
-    # Grandchildren (webserver, daemon, code server) share the group even after their parent exits.
+    # Grandchildren (webserver, daemon, code server, run workers) share the group after their parent exits.
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     if process.poll() is None:
         process.wait(timeout=10)
     print(f"stopped {name}", flush=True)
+
+
+@dataclass
+class Supervised:
+    """A child of `wfm-pipeline dev`: how to start it (and wait until it is ready), and its crash history."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen[bytes]]
+    process: subprocess.Popen[bytes] | None = None
+    crashes: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.process = self.launch()
+        self.restart_at = None
+
+    def check(self, now: float) -> bool:
+        """Restart the child if it exited (after its delay); False when it is crashing in a loop."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                print(f"restarting {self.name}", flush=True)
+                self.start()
+                print(f"{self.name} restarted", flush=True)
+            return True
+        if self.process is None or self.process.poll() is None:
+            return True
+        code = self.process.returncode
+        _stop(self.process, f"what was left of {self.name}")  # its process group, if any remains
+        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
+        if len(self.crashes) > MAX_CRASHES:
+            print(
+                f"{self.name} exited {len(self.crashes)} times within {CRASH_WINDOW_SECONDS:.0f} s "
+                f"(last exit code {code}); giving up",
+                file=sys.stderr,
+                flush=True,
+            )
+            return False
+        delay = RESTART_DELAYS_SECONDS[min(len(self.crashes), len(RESTART_DELAYS_SECONDS)) - 1]
+        print(
+            f"{self.name} exited with code {code}; restarting it in {delay:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.restart_at = now + delay
+        return True
+
+
+def _popen(command: list[str], **options: object) -> subprocess.Popen[bytes]:
+    """A child in its own process group that the kernel kills if this process dies, by any signal."""
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent, **options)  # type: ignore[call-overload]
+
+
+def reload_broken_locations(graphql_url: str) -> list[str]:
+    """Reload every code location whose server cannot be reached (its code server died): what pressing
+    Reload in the UI does. Returns the locations reloaded; an unreachable webserver is not an error."""
+    try:
+        reply = httpx.post(graphql_url, json={"query": LOCATIONS_QUERY}, timeout=10).json()
+        entries = ((reply.get("data") or {}).get("workspaceOrError") or {}).get("locationEntries") or []
+        broken = [
+            entry["name"]
+            for entry in entries
+            if entry.get("loadStatus") == "LOADED"
+            and (entry.get("locationOrLoadError") or {}).get("__typename") == "PythonError"
+        ]
+        for name in broken:
+            httpx.post(graphql_url, json={"query": RELOAD_LOCATION, "variables": {"name": name}}, timeout=60)
+    except (httpx.HTTPError, ValueError):
+        return []
+    return broken
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -156,8 +260,9 @@ def run(argv: list[str] | None = None) -> int:
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DAGSTER_HOME=str(paths.dagster_home), WFM_DATA_DIR=str(paths.data_dir))
 
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    children: list[Supervised] = []
     stopping = False
+    exit_code = 0
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -165,56 +270,63 @@ def run(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    graphql_url = f"http://{args.host}:{args.port}/graphql"
     try:
         if with_sandbox:
             sandbox_url = f"http://{args.host}:{args.sandbox_port}"
             env["WFM_SANDBOX_URL"] = sandbox_url
-            sandbox = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "wfm_pipeline.sandbox",
-                    "--host",
-                    args.host,
-                    "--port",
-                    str(args.sandbox_port),
-                    *args.sandbox_args.split(),
-                ],
-                env=env,
-                start_new_session=True,
-            )
-            children.append(("sandbox", sandbox))
-            _wait_for_port(args.host, args.sandbox_port, sandbox, "the sandbox")
+            sandbox_command = [
+                sys.executable,
+                "-m",
+                "wfm_pipeline.sandbox",
+                "--host",
+                args.host,
+                "--port",
+                str(args.sandbox_port),
+                *args.sandbox_args.split(),
+            ]
+
+            def launch_sandbox() -> subprocess.Popen[bytes]:
+                process = _popen(sandbox_command, env=env)
+                _wait_for_port(args.host, args.sandbox_port, process, "the sandbox")
+                return process
+
+            children.append(Supervised("sandbox", launch_sandbox))
+            children[-1].start()
             print(f"Genesys Cloud sandbox on {sandbox_url} (no GENESYSCLOUD_* variable set)", flush=True)
         else:
             print("GENESYSCLOUD_* variables set: using the real Genesys Cloud org", flush=True)
-        dagster = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("dagster")),
-                "dev",
-                "-h",
-                args.host,
-                "-p",
-                str(args.port),
-                "-w",
-                str(PROJECT_ROOT / "workspace.yaml"),
-            ],
-            env=env,
-            cwd=PROJECT_ROOT,
-            start_new_session=True,
-        )
-        children.append(("dagster dev", dagster))
+        dagster_command = [
+            str(Path(sys.executable).with_name("dagster")),
+            "dev",
+            "-h",
+            args.host,
+            "-p",
+            str(args.port),
+            "-w",
+            str(PROJECT_ROOT / "workspace.yaml"),
+        ]
+        children.append(Supervised("dagster dev", lambda: _popen(dagster_command, env=env, cwd=PROJECT_ROOT)))
+        children[-1].start()
         print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops everything)", flush=True)
+        next_location_check = time.monotonic() + LOCATION_CHECK_SECONDS
         while not stopping:
-            exited = [name for name, proc in children if proc.poll() is not None]
-            if exited:
-                print(f"{', '.join(exited)} exited; shutting down", file=sys.stderr, flush=True)
+            now = time.monotonic()
+            if not all(child.check(now) for child in children):
+                exit_code = 1
                 break
+            if now >= next_location_check:
+                for name in reload_broken_locations(graphql_url):
+                    print(
+                        f"code location {name} could not be reached; reloaded it", file=sys.stderr, flush=True
+                    )
+                next_location_check = now + LOCATION_CHECK_SECONDS
             time.sleep(0.5)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for name, proc in reversed(children):
-            _stop(proc, name)
+        for child in reversed(children):
+            if child.process is not None:
+                _stop(child.process, child.name)
         (paths.run_dir / "dev.pid").unlink(missing_ok=True)
         lock.release()
-    return 0
+    return exit_code

@@ -1,0 +1,96 @@
+"""`wfm-pipeline dev` supervision at the unit level: a crashed child is restarted after a growing delay, a
+crash loop gives up, and children die with the supervisor whatever signal ends it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from wfm_pipeline import devserver
+from wfm_pipeline.devserver import Supervised
+from wfm_pipeline.processes import is_alive
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def exits_at_once() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+
+
+def test_a_crashed_child_is_restarted_after_growing_delays_and_a_crash_loop_gives_up() -> None:
+    launches: list[subprocess.Popen[bytes]] = []
+
+    def launch() -> subprocess.Popen[bytes]:
+        launches.append(exits_at_once())
+        launches[-1].wait()
+        return launches[-1]
+
+    child = Supervised("flaky", launch)
+    child.start()
+    now = 1000.0
+    delays = []
+    for _ in range(devserver.MAX_CRASHES):
+        assert child.check(now)  # notices the exit and schedules the restart
+        assert child.restart_at is not None
+        delays.append(child.restart_at - now)
+        assert child.check(child.restart_at - 0.01) and len(launches) == len(delays)  # not yet
+        now = child.restart_at
+        assert child.check(now)  # restarted
+        assert len(launches) == len(delays) + 1 and child.restart_at is None
+    assert delays == list(devserver.RESTART_DELAYS_SECONDS[: devserver.MAX_CRASHES])
+    assert not child.check(now)  # one crash too many within the window: give up
+
+
+def test_crashes_long_ago_do_not_count_towards_a_crash_loop() -> None:
+    def launch() -> subprocess.Popen[bytes]:
+        process = exits_at_once()
+        process.wait()
+        return process
+
+    child = Supervised("rarely", launch)
+    child.start()
+    now = 0.0
+    for _ in range(devserver.MAX_CRASHES * 2):
+        assert child.check(now)
+        now += devserver.CRASH_WINDOW_SECONDS  # each crash an hour-ish after the last
+        assert child.check(now)
+
+
+def test_children_die_with_the_supervisor_killed_by_sigkill(tmp_path: Path) -> None:
+    """A supervisor starts two children the way `wfm-pipeline dev` does (own process group, parent-death
+    signal), then is killed with -9, which it cannot handle: the kernel ends both children."""
+    pids = tmp_path / "pids"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from wfm_pipeline.devserver import _popen
+        children = [_popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in range(2)]
+        Path({str(pids)!r}).write_text(" ".join(str(c.pid) for c in children))
+        time.sleep(600)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    supervisor = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not pids.exists() or len(pids.read_text().split()) < 2:
+            assert time.monotonic() < deadline, "the children never started"
+            time.sleep(0.1)
+        children = [int(pid) for pid in pids.read_text().split()]
+        assert all(is_alive(pid) for pid in children)
+        assert all(os.getpgid(pid) == pid for pid in children)  # each leads its own group
+        os.kill(supervisor.pid, signal.SIGKILL)
+        supervisor.wait()
+        deadline = time.monotonic() + 30
+        while any(is_alive(pid) for pid in children):
+            assert time.monotonic() < deadline, f"children outlived their supervisor: {children}"
+            time.sleep(0.1)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
