@@ -30,11 +30,6 @@ from wfm_pipeline_tests.e2e.devstack import DevStack, step_intervals
 BACKFILL_START = date(2024, 1, 1)
 SENSORS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { id name } } } } }"
 STOP_SENSOR = "mutation($id: String!) { stopSensor(id: $id) { __typename } }"
-LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
-  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-  ... on PartitionBackfill { status } } }"""
-ASSETS = "{ assetNodes { assetKey { path } } }"
 
 
 class TreeMemorySampler(threading.Thread):
@@ -112,19 +107,9 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
             for sensor in repo["sensors"]:
                 _graphql(stack, STOP_SENSOR, {"id": sensor["id"]})
         keys = [(BACKFILL_START + timedelta(days=i)).isoformat() for i in range(days)]
-        assets = [{"path": n["assetKey"]["path"]} for n in _graphql(stack, ASSETS)["assetNodes"]]
         started = time.monotonic()
-        launched = _graphql(
-            stack, LAUNCH, {"p": {"partitionNames": keys, "assetSelection": assets, "fromFailure": False}}
-        )["launchPartitionBackfill"]
-        if launched["__typename"] != "LaunchBackfillSuccess":
-            raise RuntimeError(f"backfill not launched: {launched}")
-        status = ""
-        while status not in {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}:
-            time.sleep(2.0)
-            status = _graphql(stack, STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"][
-                "status"
-            ]
+        backfill_id = stack.launch_backfill(keys)
+        status = stack.wait_for_backfill(backfill_id, timeout=24 * 3600)["status"]
         wall = time.monotonic() - started
         with httpx.Client(base_url=stack.sandbox_url, timeout=30) as http:
             stats = http.get("/sandbox/stats").json()
@@ -134,8 +119,8 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         stack.stop()
         sampler.stop()
     client_metrics = _client_metrics(stack.dagster_home)
-    failures = _failures(stack.dagster_home, launched["backfillId"])
-    profile = _step_profile(stack.dagster_home, launched["backfillId"])
+    failures = _failures(stack.dagster_home, backfill_id)
+    profile = _step_profile(stack.dagster_home, backfill_id)
     zones: dict[str, int] = {}
     for unit in org["managementUnits"]:
         zones[unit["timeZone"]] = zones.get(unit["timeZone"], 0) + len(unit["userIds"])

@@ -16,6 +16,33 @@ import httpx
 from dagster import DagsterEventType, DagsterInstance
 
 STARTUP_TIMEOUT_SECONDS = 240.0
+BACKFILL_TIMEOUT_SECONDS = 1800.0
+
+ASSETS_QUERY = """
+{ assetNodes { assetKey { path } isPartitioned
+    assetChecksOrError { __typename ... on AssetChecks { checks { name blocking } } } } }
+"""
+LAUNCH_BACKFILL = """
+mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidStepError { invalidStepKey }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
+BACKFILL_STATUS = """
+query BackfillStatus($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { id status numPartitions error { message } }
+    ... on PythonError { message }
+  }
+}
+"""
+TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
 def free_port() -> int:
@@ -125,6 +152,39 @@ class DevStack:
                 self.process.wait(timeout=10)
                 raise
         return self.process.returncode
+
+    def launch_backfill(self, partition_keys: list[str]) -> str:
+        """What the UI's Materialize all -> Launch backfill does, for every asset; returns the backfill id."""
+        asset_paths = [node["assetKey"]["path"] for node in self.graphql(ASSETS_QUERY)["assetNodes"]]
+        params = {
+            "partitionNames": partition_keys,
+            "assetSelection": [{"path": path} for path in asset_paths],
+            "fromFailure": False,
+            "tags": [],
+        }
+        result = self.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return str(result["backfillId"])
+
+    def wait_for_backfill(
+        self, backfill_id: str, timeout: float = BACKFILL_TIMEOUT_SECONDS
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = self.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
+            if status.get("status") in TERMINAL_BACKFILL_STATUSES:
+                return status
+            time.sleep(5.0)
+        raise AssertionError(f"backfill not finished after {timeout} s: {status}\n{self.log_tail()}")
+
+    def processes(self, *needles: str) -> list[int]:
+        """Pids of this stack's processes (by DAGSTER_HOME) whose command line contains every needle."""
+        return [
+            int(line.split(":", 1)[0])
+            for line in self.leftover_processes()
+            if all(n in line for n in needles)
+        ]
 
     def leftover_processes(self) -> list[str]:
         """Processes anywhere on the machine whose environment points at this stack's DAGSTER_HOME."""

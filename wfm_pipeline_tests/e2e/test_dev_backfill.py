@@ -4,7 +4,6 @@ restart that keeps the history."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,43 +14,18 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from wfm_pipeline_tests.e2e.devstack import DevStack, step_intervals
+from wfm_pipeline_tests.e2e.devstack import ASSETS_QUERY, DevStack, step_intervals
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKFILL_START = date(2025, 1, 6)
 BACKFILL_DAYS = 60
-BACKFILL_TIMEOUT_SECONDS = 1800.0
 
-ASSETS_QUERY = """
-{ assetNodes { assetKey { path } isPartitioned
-    assetChecksOrError { __typename ... on AssetChecks { checks { name blocking } } } } }
-"""
 AUTOMATION_QUERY = """
 { repositoriesOrError { __typename ... on RepositoryConnection { nodes { name
     schedules { name scheduleState { status } }
     sensors { name sensorState { status } } } } } }
-"""
-LAUNCH_BACKFILL = """
-mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $backfillParams) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on InvalidStepError { invalidStepKey }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-BACKFILL_STATUS = """
-query BackfillStatus($backfillId: String!) {
-  partitionBackfillOrError(backfillId: $backfillId) {
-    __typename
-    ... on PartitionBackfill { id status numPartitions error { message } }
-    ... on PythonError { message }
-  }
-}
 """
 RUNS_OF_BACKFILL = """
 query RunsOfBackfill($id: String!) {
@@ -63,7 +37,6 @@ query PartitionStats($path: [String!]!) {
   assetNodeOrError(assetKey: {path: $path}) { ... on AssetNode { partitionStats { numMaterialized } } }
 }
 """
-TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
 @pytest.fixture(scope="module")
@@ -125,31 +98,6 @@ def test_second_start_says_already_running(stack: DevStack) -> None:
     assert "already running" in second.stderr
 
 
-def _launch_backfill(stack: DevStack, asset_paths: list[list[str]]) -> str:
-    params = {
-        "partitionNames": partition_keys(),
-        "assetSelection": [{"path": path} for path in asset_paths],
-        "fromFailure": False,
-        "tags": [],
-    }
-    result = stack.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
-    assert result["__typename"] == "LaunchBackfillSuccess", result
-    return result["backfillId"]
-
-
-def _wait_for_backfill(stack: DevStack, backfill_id: str) -> dict:
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_SECONDS
-    status: dict = {}
-    while time.monotonic() < deadline:
-        status = stack.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
-        if status.get("status") in TERMINAL_BACKFILL_STATUSES:
-            return status
-        time.sleep(5.0)
-    raise AssertionError(
-        f"backfill not finished after {BACKFILL_TIMEOUT_SECONDS} s: {status}\n{stack.log_tail()}"
-    )
-
-
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:
     events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
     current = peak = 0
@@ -166,9 +114,8 @@ def _run_windows(records: list) -> list[tuple[float, float]]:
 
 
 def test_sixty_day_backfill_from_the_ui(stack: DevStack) -> None:
-    asset_paths = [node["assetKey"]["path"] for node in stack.graphql(ASSETS_QUERY)["assetNodes"]]
-    backfill_id = _launch_backfill(stack, asset_paths)
-    status = _wait_for_backfill(stack, backfill_id)
+    backfill_id = stack.launch_backfill(partition_keys())
+    status = stack.wait_for_backfill(backfill_id)
     assert status["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, f"{status}\n{stack.log_tail()}"
 
     sandbox_stats = httpx.get(f"{stack.sandbox_url}/sandbox/stats", timeout=30).json()
