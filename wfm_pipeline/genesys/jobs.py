@@ -326,7 +326,7 @@ class ExportJobs:
             job = self.wait_for(self.resubmit(replace(job, status="GONE"), "has no files in this directory"))
         for resubmissions in range(self.settings.max_resubmissions + 1):
             try:
-                files = self._download_files(job, dest_dir)
+                job, files = self._download_files(job, dest_dir)
                 break
             except ForeignResults as foreign:
                 # Keep nothing of it; the registry entry is replaced by the resubmission.
@@ -345,12 +345,13 @@ class ExportJobs:
         self.registry.record_download(job.key, [f.path.name for f in files])
         return files
 
-    def _download_files(self, job: ExportJob, dest_dir: Path) -> list[ExportedFile]:
+    def _download_files(self, job: ExportJob, dest_dir: Path) -> tuple[ExportJob, list[ExportedFile]]:
+        """The job whose files were downloaded (a resubmission when the results had expired), and them."""
         if job.kind == ADHERENCE:
-            return self._download_adherence(job, dest_dir)
+            return job, self._download_adherence(job, dest_dir)
         for resubmissions in range(self.settings.max_resubmissions + 1):
             try:
-                return self._download_user_details(job, dest_dir)
+                return job, self._download_user_details(job, dest_dir)
             except NotFoundError:
                 # The results expired (or the job vanished) before we fetched them all: run it again.
                 if resubmissions == self.settings.max_resubmissions:

@@ -47,6 +47,7 @@ class FakeGenesys:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.submissions: list[dict[str, Any]] = []
         self.deleted: list[str] = []
+        self.jobs_submitted_ids: list[str] = []
         self.availability = "2030-01-01T00:00:00.000Z"
         self.url_generation = 0
 
@@ -139,6 +140,7 @@ class FakeGenesys:
         if path == "/api/v2/analytics/users/details/jobs" and method == "POST":
             job_id = str(uuid.uuid4())
             self.jobs[job_id] = {"polls": 0, "kind": "user_details"}
+            self.jobs_submitted_ids.append(job_id)
             self.submissions.append(json.loads(request.content))
             return httpx.Response(202, json={"jobId": job_id})
         if path.startswith("/api/v2/analytics/users/details/jobs/"):

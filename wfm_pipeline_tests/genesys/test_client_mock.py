@@ -73,6 +73,26 @@ def test_user_details_pages_then_delete_job(client: GenesysClient, fake: FakeGen
     assert client.budget.jobs_in_flight() == 0
 
 
+def test_expired_user_details_results_are_fetched_from_a_resubmitted_job_which_is_deleted(
+    client: GenesysClient, fake: FakeGenesys, tmp_path: Path
+) -> None:
+    served_404 = []
+
+    def results_expire_once(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/results") and not served_404:
+            served_404.append(request.url.path)
+            return error(404, "not.found", "The requested resource was not found.")
+        return fake.handle(request)
+
+    fake.script("GET", "/api/v2/analytics/users/details/jobs/", *[results_expire_once] * 50)
+    result = client.run_export(UserDetailsExportRequest(START, START + timedelta(days=1)), tmp_path / "out")
+    assert served_404 and len(fake.submissions) == 2
+    (first, second) = list(fake.jobs_submitted_ids)
+    assert len(result.files) == fake.pages
+    assert fake.deleted == [second]  # the job the files came from, not the expired one
+    assert client.budget.jobs_in_flight() == 0
+
+
 def test_user_details_clamped_and_left_out_reported(client: GenesysClient, fake: FakeGenesys) -> None:
     fake.availability = "2024-03-01T12:00:00.000Z"
     jobs = client.start_user_details_exports(UserDetailsExportRequest(START, START + timedelta(days=1)))
