@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,16 @@ class DevStack:
         if body.get("errors"):
             raise AssertionError(f"GraphQL errors: {body['errors']}")
         return body["data"]
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[DevStack]:
+        """Started for the block; stopped (Ctrl-C) after it unless a test already stopped it."""
+        self.start()
+        try:
+            yield self
+        finally:
+            if self.process is not None and self.process.poll() is None:
+                self.stop()
 
     def stop(self, timeout: float = 90.0) -> int:
         """Ctrl-C, as a user would; returns the exit code."""

@@ -41,13 +41,8 @@ query PartitionStats($path: [String!]!) {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    dev = DevStack(root=tmp_path_factory.mktemp("devstack"))
-    dev.start()
-    try:
+    with DevStack(root=tmp_path_factory.mktemp("devstack")).running() as dev:
         yield dev
-    finally:
-        if dev.process is not None and dev.process.poll() is None:
-            dev.stop()
 
 
 def partition_keys() -> list[str]:

@@ -36,17 +36,12 @@ WAIT_SECONDS = 600.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    dev = DevStack(
+    with DevStack(
         root=tmp_path_factory.mktemp("recovery"),
         sandbox_args=f"--profile fast --agents {SANDBOX_AGENTS}",
         extra_env={"WFM_BACKFILL_MAX_PARTITIONS_PER_RUN": str(DAYS_PER_RUN)},
-    )
-    dev.start()
-    try:
+    ).running() as dev:
         yield dev
-    finally:
-        if dev.process is not None and dev.process.poll() is None:
-            dev.stop()
 
 
 def wait_until(condition, what: str, stack: DevStack, timeout: float = WAIT_SECONDS):  # type: ignore[no-untyped-def]

@@ -6,16 +6,15 @@ whichever new request happened to draw the same id; the results themselves stay 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.jobs import JobRegistry
 from wfm_pipeline.sandbox.launcher import SandboxProcess
+from wfm_pipeline_tests.sandbox.test_server_faults import wait_bulk
 
 SEED = 31
 DAY = {"startDate": "2024-02-01T00:00:00Z", "endDate": "2024-02-02T00:00:00Z"}
@@ -40,16 +39,6 @@ def bearer(http: httpx.Client) -> dict[str, str]:
     return {"Authorization": f"Bearer {reply.json()['access_token']}"}
 
 
-def completed_bulk_job(http: httpx.Client, headers: dict[str, str], job_id: str) -> dict[str, Any]:
-    """Poll until the job leaves Processing (bounded: the fast profile completes in well under a second)."""
-    for _ in range(400):
-        body = http.get(wire.ADHERENCE_BULK_JOB_PATH.format(job_id=job_id), headers=headers).json()
-        if body["job"]["status"] != "Processing":
-            return body
-        time.sleep(0.05)
-    raise AssertionError("bulk job did not finish")
-
-
 def submit_the_same_requests(base_url: str) -> Submitted:
     """One bulk adherence job and one user-details job, the same bodies on every server."""
     with httpx.Client(base_url=base_url, timeout=30) as http:
@@ -64,7 +53,7 @@ def submit_the_same_requests(base_url: str) -> Submitted:
         details = http.post(wire.USER_DETAILS_JOBS_PATH, json=DETAILS_BODY, headers=headers)
         assert details.status_code == 202, details.text
         adherence_id = bulk.json()["job"]["id"]
-        done = completed_bulk_job(http, headers, adherence_id)
+        done = wait_bulk(http, headers, adherence_id)
         assert done["job"]["status"] == "Complete"
         url = done["downloadUrls"][0]
         download = httpx.get(url, timeout=30)
