@@ -3,12 +3,13 @@ stack are killed with -9 at random moments, then a check that it converged with 
 
     .venv/bin/python -m bench.soak [--kills 10] [--days 21] [--agents 40] [--days-per-run 7] [--seed 1]
 
-The first kill is the sandbox right after it accepted export jobs; the others pick at random among the run
-workers, step processes, the sandbox, the daemon, the webserver and the code server. The test never
-terminates or relaunches a run. Converged means: the backfill ends COMPLETED_SUCCESS, every table equals an
-uninterrupted in-process run's over the same days (against a sandbox of the same seed), every raw file
-listed by a manifest verifies against its sidecar and answers its own job's request, and the export jobs
-the sandbox created stay within the reference's plus those of the sandbox lifetimes that were killed.
+The first kill is the sandbox right after it accepted export jobs; the others pick at random among the
+run workers, step processes, the sandbox, `dagster dev`, the daemon, the webserver and the code server.
+The soak never terminates or relaunches a run. Converged means: the backfill ends COMPLETED_SUCCESS,
+every table equals an uninterrupted in-process run's over the same days (against a sandbox of the same
+seed), every raw file listed by a manifest verifies against its sidecar and answers its own job's
+request, and the export jobs the sandbox created stay within the reference's plus those of the sandbox
+lifetimes that were killed.
 Prints markdown; exit code 0 only when it converged.
 """
 
@@ -43,6 +44,7 @@ FIRST_DAY = date(2025, 5, 5)
 ADHERENCE_SUBMISSIONS = "POST /api/v2/workforcemanagement/adherence/historical/bulk"
 # victim kind -> command-line needles of the processes of that kind
 PROCESS_KINDS: dict[str, tuple[str, ...]] = {
+    "dagster dev": ("dagster dev -h",),
     "daemon": ("dagster._daemon run",),
     "webserver": ("dagster_webserver",),
     "code server": ("dagster api grpc",),
@@ -206,12 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         # 2. the rest at random moments, at random processes (whatever of that kind exists then)
         while len(kills) < args.kills:
             time.sleep(rng.uniform(3.0, 15.0))
-            status = stack.graphql(
-                "query($id: String!) { partitionBackfillOrError(backfillId: $id) "
-                "{ ... on PartitionBackfill { status } } }",
-                {"id": backfill_id},
-            )["partitionBackfillOrError"]
-            if status.get("status") not in (None, "REQUESTED"):
+            if stack.backfill_finished(backfill_id):
                 break  # finished before every kill was spent: report what was done
             kind = rng.choice(sorted(kinds))
             pids = kinds[kind]()

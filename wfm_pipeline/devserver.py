@@ -162,8 +162,9 @@ class Supervised:
             return True
         if self.process is None or self.process.poll() is None:
             return True
+        # What is left of its process group is not stopped: run workers finish their runs (the new code
+        # server takes new ones), and the webserver and daemon follow `dagster dev` by themselves.
         code = self.process.returncode
-        _stop(self.process, f"what was left of {self.name}")  # its process group, if any remains
         self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
         if len(self.crashes) > MAX_CRASHES:
             print(

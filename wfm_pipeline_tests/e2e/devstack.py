@@ -178,17 +178,28 @@ class DevStack:
         assert result["__typename"] == "LaunchBackfillSuccess", result
         return str(result["backfillId"])
 
+    def backfill_status(self, backfill_id: str) -> dict[str, Any]:
+        """The backfill's GraphQL status; ``{}`` while the UI is down (the supervisor is restarting it)."""
+        try:
+            reply = self.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})
+        except httpx.HTTPError:
+            return {}
+        return dict(reply["partitionBackfillOrError"])
+
+    def backfill_finished(self, backfill_id: str) -> bool:
+        return self.backfill_status(backfill_id).get("status") in TERMINAL_BACKFILL_STATUSES
+
     def wait_for_backfill(
         self, backfill_id: str, timeout: float = BACKFILL_TIMEOUT_SECONDS
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            status = self.graphql(BACKFILL_STATUS, {"backfillId": backfill_id})["partitionBackfillOrError"]
-            if status.get("status") in TERMINAL_BACKFILL_STATUSES:
-                return status
+            if self.backfill_finished(backfill_id):
+                return self.backfill_status(backfill_id)
             time.sleep(5.0)
-        raise AssertionError(f"backfill not finished after {timeout} s: {status}\n{self.log_tail()}")
+        raise AssertionError(
+            f"backfill not finished after {timeout} s: {self.backfill_status(backfill_id)}\n{self.log_tail()}"
+        )
 
     def processes(self, *needles: str) -> list[int]:
         """Pids of this stack's processes (by DAGSTER_HOME) whose command line contains every needle."""
