@@ -46,6 +46,20 @@ LOCATIONS_QUERY = (
     "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
     "locationOrLoadError { __typename } } } } }"
 )
+# Dagster fails an asset backfill outright when its daemon evaluates it while the code location cannot be
+# loaded (DagsterAssetBackfillDataLoadError is not among the errors its backfill daemon retries), e.g. in
+# the seconds a crashed code server or a restarted `dagster dev` needs. Such backfills are resumed.
+UNLOADABLE_CODE_ERRORS = (
+    "DagsterAssetBackfillDataLoadError",
+    "DagsterUserCodeUnreachableError",
+    "DagsterCodeLocationLoadError",
+)
+MAX_BACKFILL_RESUMES = 5
+ENDED_BACKFILLS_QUERY = (
+    "{ partitionBackfillsOrError(limit: 50) { ... on PartitionBackfills { results { id status "
+    "error { message } } } } }"
+)
+RESUME_BACKFILL = "mutation Resume($id: String!) { resumePartitionBackfill(backfillId: $id) { __typename } }"
 RELOAD_LOCATION = (
     "mutation Reload($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) "
     "{ __typename } }"
@@ -189,6 +203,32 @@ def _popen(command: list[str], **options: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent, **options)  # type: ignore[call-overload]
 
 
+def resume_backfills_failed_by_unloadable_code(graphql_url: str, resumed: dict[str, int]) -> list[str]:
+    """Resume (as the UI's Resume button does) every backfill that failed only because the code location
+    could not be loaded at that moment, at most MAX_BACKFILL_RESUMES times each (``resumed`` counts)."""
+    try:
+        reply = httpx.post(graphql_url, json={"query": ENDED_BACKFILLS_QUERY}, timeout=10).json()
+        backfills = ((reply.get("data") or {}).get("partitionBackfillsOrError") or {}).get("results") or []
+        due = [
+            backfill["id"]
+            for backfill in backfills
+            if backfill.get("status") in ("FAILED", "FAILING")
+            and any(
+                name in ((backfill.get("error") or {}).get("message") or "")
+                for name in UNLOADABLE_CODE_ERRORS
+            )
+            and resumed.get(backfill["id"], 0) < MAX_BACKFILL_RESUMES
+        ]
+        for backfill_id in due:
+            httpx.post(
+                graphql_url, json={"query": RESUME_BACKFILL, "variables": {"id": backfill_id}}, timeout=30
+            )
+            resumed[backfill_id] = resumed.get(backfill_id, 0) + 1
+    except (httpx.HTTPError, ValueError):
+        return []
+    return due
+
+
 def reload_broken_locations(graphql_url: str) -> list[str]:
     """Reload every code location whose server cannot be reached (its code server died): what pressing
     Reload in the UI does. Returns the locations reloaded; an unreachable webserver is not an error."""
@@ -311,12 +351,20 @@ def run(argv: list[str] | None = None) -> int:
         children[-1].start()
         print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops everything)", flush=True)
         next_location_check = time.monotonic() + LOCATION_CHECK_SECONDS
+        resumed: dict[str, int] = {}
         while not stopping:
             now = time.monotonic()
             if not all(child.check(now) for child in children):
                 exit_code = 1
                 break
             if now >= next_location_check:
+                for backfill_id in resume_backfills_failed_by_unloadable_code(graphql_url, resumed):
+                    print(
+                        f"backfill {backfill_id} failed because the code location could not be loaded; "
+                        "resumed it",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 for name in reload_broken_locations(graphql_url):
                     print(
                         f"code location {name} could not be reached; reloaded it", file=sys.stderr, flush=True

@@ -11,6 +11,9 @@ import textwrap
 import time
 from pathlib import Path
 
+import httpx
+import pytest
+
 from wfm_pipeline import devserver
 from wfm_pipeline.devserver import Supervised
 from wfm_pipeline.processes import is_alive
@@ -94,3 +97,38 @@ def test_children_die_with_the_supervisor_killed_by_sigkill(tmp_path: Path) -> N
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
+
+
+class FakeGraphql:
+    """The two GraphQL calls of the backfill resumer, recorded (the network is beside the point here)."""
+
+    def __init__(self, backfills: list[dict[str, object]]) -> None:
+        self.backfills = backfills
+        self.resumed: list[str] = []
+
+    def post(self, url: str, json: dict[str, object], timeout: float) -> httpx.Response:
+        if "resumePartitionBackfill" in str(json["query"]):
+            self.resumed.append(str(json["variables"]["id"]))  # type: ignore[index]
+            return httpx.Response(200, json={"data": {"resumePartitionBackfill": {"__typename": "x"}}})
+        results = {"partitionBackfillsOrError": {"results": self.backfills}}
+        return httpx.Response(200, json={"data": results})
+
+
+def test_only_backfills_failed_by_unloadable_code_are_resumed_and_not_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    unloadable = "dagster._core.errors.DagsterAssetBackfillDataLoadError: Asset ... code location failing"
+    fake = FakeGraphql(
+        [
+            {"id": "a", "status": "FAILED", "error": {"message": unloadable}},
+            {"id": "b", "status": "FAILED", "error": {"message": "Failure: blocking check failed"}},
+            {"id": "c", "status": "COMPLETED_SUCCESS", "error": None},
+            {"id": "d", "status": "FAILING", "error": {"message": "DagsterUserCodeUnreachableError: ..."}},
+        ]
+    )
+    monkeypatch.setattr(devserver.httpx, "post", fake.post)
+    resumed: dict[str, int] = {}
+    assert devserver.resume_backfills_failed_by_unloadable_code("http://ui/graphql", resumed) == ["a", "d"]
+    for _ in range(devserver.MAX_BACKFILL_RESUMES + 3):
+        devserver.resume_backfills_failed_by_unloadable_code("http://ui/graphql", resumed)
+    assert fake.resumed.count("a") == devserver.MAX_BACKFILL_RESUMES and "b" not in fake.resumed

@@ -45,6 +45,8 @@ query BackfillStatus($backfillId: String!) {
 }
 """
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+SUCCESSFUL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS"}
+FAILURE_SETTLE_SECONDS = 30.0
 
 
 def free_port() -> int:
@@ -186,20 +188,30 @@ class DevStack:
             return {}
         return dict(reply["partitionBackfillOrError"])
 
-    def backfill_finished(self, backfill_id: str) -> bool:
-        return self.backfill_status(backfill_id).get("status") in TERMINAL_BACKFILL_STATUSES
-
     def wait_for_backfill(
         self, backfill_id: str, timeout: float = BACKFILL_TIMEOUT_SECONDS
     ) -> dict[str, Any]:
+        """The backfill's final status: a success at once; a failure once it has lasted FAILURE_SETTLE_SECONDS
+        (`wfm-pipeline dev` resumes a backfill Dagster failed only because the code was not loadable)."""
         deadline = time.monotonic() + timeout
+        failed_since: float | None = None
         while time.monotonic() < deadline:
-            if self.backfill_finished(backfill_id):
-                return self.backfill_status(backfill_id)
+            status = self.backfill_status(backfill_id)
+            if status.get("status") in SUCCESSFUL_BACKFILL_STATUSES:
+                return status
+            if status.get("status") in TERMINAL_BACKFILL_STATUSES:
+                failed_since = failed_since or time.monotonic()
+                if time.monotonic() - failed_since >= FAILURE_SETTLE_SECONDS:
+                    return status
+            else:
+                failed_since = None
             time.sleep(5.0)
         raise AssertionError(
             f"backfill not finished after {timeout} s: {self.backfill_status(backfill_id)}\n{self.log_tail()}"
         )
+
+    def backfill_finished(self, backfill_id: str) -> bool:
+        return self.backfill_status(backfill_id).get("status") in SUCCESSFUL_BACKFILL_STATUSES
 
     def processes(self, *needles: str) -> list[int]:
         """Pids of this stack's processes (by DAGSTER_HOME) whose command line contains every needle."""
