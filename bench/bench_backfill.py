@@ -28,8 +28,6 @@ from wfm_pipeline import wire
 from wfm_pipeline_tests.e2e.devstack import DevStack, step_intervals
 
 BACKFILL_START = date(2024, 1, 1)
-SENSORS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { id name } } } } }"
-STOP_SENSOR = "mutation($id: String!) { stopSensor(id: $id) { __typename } }"
 
 
 class TreeMemorySampler(threading.Thread):
@@ -92,10 +90,6 @@ def lower_bound(
     return LowerBound(concurrency_bound, jobs, "concurrent jobs cap")
 
 
-def _graphql(stack: DevStack, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    return stack.graphql(query, variables)
-
-
 def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[str, Any]:
     stack = DevStack(root=workdir / "pipeline", sandbox_args=f"--profile realistic --time-scale {time_scale}")
     stack.start()
@@ -103,9 +97,7 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
     sampler.start()
     try:
         # The bench measures the backfill alone: switch the automation off, as a user would in the UI.
-        for repo in _graphql(stack, SENSORS_QUERY)["repositoriesOrError"]["nodes"]:
-            for sensor in repo["sensors"]:
-                _graphql(stack, STOP_SENSOR, {"id": sensor["id"]})
+        stack.stop_sensors()
         keys = [(BACKFILL_START + timedelta(days=i)).isoformat() for i in range(days)]
         started = time.monotonic()
         backfill_id = stack.launch_backfill(keys)

@@ -56,24 +56,32 @@ def jobs_created(sandbox_url: str) -> int:
 
 
 class JobsCounter(threading.Thread):
-    """Export jobs the sandbox created, per lifetime (its counters restart with it)."""
+    """Export jobs the sandbox created, per lifetime (its counters restart with it). ``before_kill`` is
+    called with the sandbox still alive, so a lifetime's last jobs are counted however soon it dies."""
 
     def __init__(self, sandbox_url: str) -> None:
         super().__init__(daemon=True)
         self.url = sandbox_url
         self.lifetimes = [0]
         self.stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def _read(self) -> None:
+        try:
+            created = jobs_created(self.url)
+        except (httpx.HTTPError, ValueError, KeyError):
+            return
+        with self._lock:
+            self.lifetimes[-1] = max(self.lifetimes[-1], created)
+
+    def before_kill(self) -> None:
+        self._read()
+        with self._lock:
+            self.lifetimes.append(0)
 
     def run(self) -> None:
         while not self.stopped.wait(0.5):
-            try:
-                created = jobs_created(self.url)
-            except (httpx.HTTPError, ValueError, KeyError):
-                continue
-            if created < self.lifetimes[-1]:
-                self.lifetimes.append(created)  # a new sandbox counts from zero
-            else:
-                self.lifetimes[-1] = created
+            self._read()
 
 
 def run_workers(instance: DagsterInstance) -> list[int]:
@@ -187,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         extra_env={"WFM_BACKFILL_MAX_PARTITIONS_PER_RUN": str(args.days_per_run)},
     )
     stack.start()
+    stack.stop_sensors()  # the backfill alone, so its jobs compare with the reference's
     jobs = JobsCounter(stack.sandbox_url)
     jobs.start()
     instance = DagsterInstance.from_config(str(stack.dagster_home))
@@ -203,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(0.1)
         for pid in kinds["sandbox"]():
+            jobs.before_kill()
             if kill(pid):
                 kills.append((time.monotonic() - launched, "sandbox after accepting jobs", pid))
         # 2. the rest at random moments, at random processes (whatever of that kind exists then)
@@ -213,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             kind = rng.choice(sorted(kinds))
             pids = kinds[kind]()
             victim = rng.choice(pids) if pids else None
+            if kind == "sandbox" and victim is not None:
+                jobs.before_kill()
             if victim is not None and kill(victim):
                 kills.append((time.monotonic() - launched, kind, victim))
         last_kill = time.monotonic()

@@ -44,6 +44,8 @@ query BackfillStatus($backfillId: String!) {
   }
 }
 """
+SENSORS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { id name } } } } }"
+STOP_SENSOR = "mutation($id: String!) { stopSensor(id: $id) { __typename } }"
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 SUCCESSFUL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILURE_SETTLE_SECONDS = 30.0
@@ -166,6 +168,12 @@ class DevStack:
                 self.process.wait(timeout=10)
                 raise
         return self.process.returncode
+
+    def stop_sensors(self) -> None:
+        """Switch the automation off, as a user would in the UI, so a backfill is measured alone."""
+        for repo in self.graphql(SENSORS_QUERY)["repositoriesOrError"]["nodes"]:
+            for sensor in repo["sensors"]:
+                self.graphql(STOP_SENSOR, {"id": sensor["id"]})
 
     def launch_backfill(self, partition_keys: list[str]) -> str:
         """What the UI's Materialize all -> Launch backfill does, for every asset; returns the backfill id."""
