@@ -1,7 +1,7 @@
 """Kill-anywhere soak (not a test): a backfill through the real `wfm-pipeline dev` while processes of the
 stack are killed with -9 at random moments, then a check that it converged with no manual action.
 
-    .venv/bin/python -m bench.soak [--kills 10] [--days 21] [--agents 40] [--days-per-run 7] [--seed 1]
+    .venv/bin/python -m bench.soak [--kills 10] [--days 35] [--agents 40] [--days-per-run 7] [--seed 1]
 
 The first kill is the sandbox right after it accepted export jobs; the others pick at random among the
 run workers, step processes, the sandbox, `dagster dev`, the daemon, the webserver and the code server.
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--days", type=int, default=21)
+    parser.add_argument("--days", type=int, default=35)
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--days-per-run", type=int, default=7)
     parser.add_argument("--seed", type=int, default=1)
@@ -208,15 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     jobs.start()
     kinds = candidates(stack, instance)
     kills: list[tuple[float, str, int]] = []
+
+    def accepted_submissions() -> int:
+        stats = httpx.get(f"{stack.sandbox_url}/sandbox/stats", timeout=10).json()
+        return int(stats["requests"].get(ADHERENCE_SUBMISSIONS, {}).get("202", 0))
+
+    accepted_before = accepted_submissions()
     launched = time.monotonic()
     backfill_id = stack.launch_backfill([day.isoformat() for day in days])
     try:
-        # 1. the sandbox right after it accepted export jobs
+        # 1. the sandbox right after it accepted the backfill's first export job
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            stats = httpx.get(f"{stack.sandbox_url}/sandbox/stats", timeout=10).json()
-            if stats["requests"].get(ADHERENCE_SUBMISSIONS, {}).get("202", 0):
-                break
+        while accepted_submissions() == accepted_before and time.monotonic() < deadline:
             time.sleep(0.1)
         for pid in kinds["sandbox"]():
             jobs.before_kill()
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 kills.append((time.monotonic() - launched, "sandbox after accepting jobs", pid))
         # 2. the rest at random moments, at random processes (whatever of that kind exists then)
         while len(kills) < args.kills:
-            time.sleep(rng.uniform(3.0, 15.0))
+            time.sleep(rng.uniform(2.0, 10.0))
             if stack.backfill_finished(backfill_id):
                 break  # finished before every kill was spent: report what was done
             kind = rng.choice(sorted(kinds))
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 jobs.before_kill()
             if victim is not None and kill(victim):
                 kills.append((time.monotonic() - launched, kind, victim))
-        last_kill = time.monotonic()
+        last_kill = launched + (kills[-1][0] if kills else 0.0)
         final = stack.wait_for_backfill(backfill_id, timeout=args.timeout_minutes * 60)
         finished = time.monotonic()
     finally:
