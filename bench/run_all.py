@@ -19,6 +19,7 @@ BENCHMARKS = [
         "Pipeline: a year's backfill from the UI vs the report's approach; cleaning rate",
         ["-m", "bench.bench_backfill"],
     ),
+    ("Recovery: a backfill under 10 kill -9s at random moments and processes", ["-m", "bench.soak"]),
 ]
 
 
