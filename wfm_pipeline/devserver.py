@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 from filelock import FileLock, Timeout
@@ -203,12 +204,19 @@ def _popen(command: list[str], **options: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent, **options)  # type: ignore[call-overload]
 
 
+def _graphql(graphql_url: str, query: str, variables: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``data`` of one GraphQL call (``httpx.HTTPError`` or ``ValueError`` while the UI is down)."""
+    reply = httpx.post(graphql_url, json={"query": query, "variables": variables or {}}, timeout=60).json()
+    return reply.get("data") or {}
+
+
 def resume_backfills_failed_by_unloadable_code(graphql_url: str, resumed: dict[str, int]) -> list[str]:
     """Resume (as the UI's Resume button does) every backfill that failed only because the code location
     could not be loaded at that moment, at most MAX_BACKFILL_RESUMES times each (``resumed`` counts)."""
     try:
-        reply = httpx.post(graphql_url, json={"query": ENDED_BACKFILLS_QUERY}, timeout=10).json()
-        backfills = ((reply.get("data") or {}).get("partitionBackfillsOrError") or {}).get("results") or []
+        backfills = (_graphql(graphql_url, ENDED_BACKFILLS_QUERY).get("partitionBackfillsOrError") or {}).get(
+            "results"
+        ) or []
         due = [
             backfill["id"]
             for backfill in backfills
@@ -220,9 +228,7 @@ def resume_backfills_failed_by_unloadable_code(graphql_url: str, resumed: dict[s
             and resumed.get(backfill["id"], 0) < MAX_BACKFILL_RESUMES
         ]
         for backfill_id in due:
-            httpx.post(
-                graphql_url, json={"query": RESUME_BACKFILL, "variables": {"id": backfill_id}}, timeout=30
-            )
+            _graphql(graphql_url, RESUME_BACKFILL, {"id": backfill_id})
             resumed[backfill_id] = resumed.get(backfill_id, 0) + 1
     except (httpx.HTTPError, ValueError):
         return []
@@ -233,16 +239,15 @@ def reload_broken_locations(graphql_url: str) -> list[str]:
     """Reload every code location whose server cannot be reached (its code server died): what pressing
     Reload in the UI does. Returns the locations reloaded; an unreachable webserver is not an error."""
     try:
-        reply = httpx.post(graphql_url, json={"query": LOCATIONS_QUERY}, timeout=10).json()
-        entries = ((reply.get("data") or {}).get("workspaceOrError") or {}).get("locationEntries") or []
+        workspace = _graphql(graphql_url, LOCATIONS_QUERY).get("workspaceOrError") or {}
         broken = [
             entry["name"]
-            for entry in entries
+            for entry in workspace.get("locationEntries") or []
             if entry.get("loadStatus") == "LOADED"
             and (entry.get("locationOrLoadError") or {}).get("__typename") == "PythonError"
         ]
         for name in broken:
-            httpx.post(graphql_url, json={"query": RELOAD_LOCATION, "variables": {"name": name}}, timeout=60)
+            _graphql(graphql_url, RELOAD_LOCATION, {"name": name})
     except (httpx.HTTPError, ValueError):
         return []
     return broken
