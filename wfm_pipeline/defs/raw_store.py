@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from wfm_pipeline.genesys.files import atomic_write_bytes
+from wfm_pipeline.fileio import atomic_write_bytes
 from wfm_pipeline.transforms import ManagementUnitInfo
 
 ADHERENCE = "adherence"

@@ -7,7 +7,6 @@ rejected with 401; the others wait for the lock and then read the fresh token fr
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from wfm_pipeline.fileio import atomic_write_bytes
 from wfm_pipeline.genesys.errors import ConfigurationError
 
 
@@ -128,14 +128,4 @@ class TokenCache:
         payload = json.dumps(
             {"access_token": token.value, "expires_at": token.expires_at, "renew_at": token.renew_at}
         ).encode()
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        # O_EXCL + 0600 at creation: the token is never in a file others can read, not even briefly.
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        atomic_write_bytes(self.path, payload, mode=0o600)

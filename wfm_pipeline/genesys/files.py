@@ -7,18 +7,15 @@ or does not match is treated as absent, so a process killed mid-download leaves 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wfm_pipeline.fileio import atomic_write_bytes
+
 SIDECAR_SUFFIX = ".meta.json"
-TEMP_MARKER = ".partial-"
 
 
 @dataclass(frozen=True)
@@ -31,34 +28,6 @@ class ExportedFile:
 
 def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden temp name in the same directory: same filesystem, so the rename is atomic.
-    tmp = path.with_name(f".{path.name}{TEMP_MARKER}{uuid.uuid4().hex}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename itself durable; not supported everywhere, and losing it only costs a re-download.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def write_export_file(
@@ -94,19 +63,3 @@ def complete_file(path: Path) -> ExportedFile | None:
     return ExportedFile(
         path=path, bytes=len(data), sha256=str(meta["sha256"]), records=int(meta.get("records", 0))
     )
-
-
-def remove_stale_temporaries(directory: Path, older_than_seconds: float = 3600.0) -> int:
-    """Delete temp files left by killed writers (hidden, never read). Only old ones: a live writer in another
-    process may own a fresh one. Returns how many were removed."""
-    removed = 0
-    if not directory.is_dir():
-        return 0
-    cutoff = time.time() - older_than_seconds
-    for candidate in directory.iterdir():
-        if candidate.name.startswith(".") and TEMP_MARKER in candidate.name:
-            with contextlib.suppress(OSError):
-                if candidate.stat().st_mtime < cutoff:
-                    candidate.unlink()
-                    removed += 1
-    return removed

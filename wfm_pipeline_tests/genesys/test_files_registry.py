@@ -7,12 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from wfm_pipeline.genesys.files import (
-    complete_file,
-    remove_stale_temporaries,
-    sidecar_path,
-    write_export_file,
-)
+from wfm_pipeline.fileio import remove_stale_temporaries
+from wfm_pipeline.genesys.files import complete_file, sidecar_path, write_export_file
 from wfm_pipeline.genesys.registry import JobRegistry, job_key
 
 

@@ -33,6 +33,7 @@ from wfm_pipeline.defs.assets.tables import _parse, _write
 from wfm_pipeline.defs.raw_store import RawFileEntry, RawFileError, RawStore, UnsafePathError
 from wfm_pipeline.defs.resources import WarehouseResource
 from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
+from wfm_pipeline.fileio import TEMP_MARKER
 from wfm_pipeline.genesys import (
     AdherenceExportRequest,
     ClientSettings,
@@ -46,7 +47,6 @@ from wfm_pipeline.genesys import (
 )
 from wfm_pipeline.genesys.auth import TokenCache
 from wfm_pipeline.genesys.budget import SharedBudget, StateFileError
-from wfm_pipeline.genesys.files import TEMP_MARKER
 from wfm_pipeline.genesys.registry import JobRegistry
 from wfm_pipeline.genesys.settings import (
     ENV_CLIENT_ID,
