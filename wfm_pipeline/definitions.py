@@ -15,11 +15,12 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from wfm_pipeline.defs.assets import ALL_ASSETS  # noqa: E402
 from wfm_pipeline.defs.automation import wfm_data_availability_sensor, wfm_job  # noqa: E402
-from wfm_pipeline.defs.resources import default_resources  # noqa: E402
+from wfm_pipeline.defs.resources import resources  # noqa: E402
+from wfm_pipeline.defs.settings import PipelineSettings  # noqa: E402
 
 defs = dg.Definitions(
     assets=list(ALL_ASSETS),
     jobs=[wfm_job],
     sensors=[wfm_data_availability_sensor],
-    resources=default_resources(),
+    resources=resources(PipelineSettings.from_env()),
 )

@@ -30,6 +30,7 @@ import httpx
 from filelock import FileLock, Timeout
 
 from wfm_pipeline import wire
+from wfm_pipeline.defs.settings import PipelineSettings
 from wfm_pipeline.genesys import ClientSettings, ConfigurationError
 from wfm_pipeline.genesys.settings import uses_sandbox
 from wfm_pipeline.processes import die_with_parent
@@ -75,9 +76,10 @@ class DevPaths:
 
     @classmethod
     def from_env(cls, root: Path) -> DevPaths:
+        """The data directory by the pipeline's own rule (``PipelineSettings``), anchored at ``root``."""
         return cls(
             dagster_home=Path(os.environ.get("DAGSTER_HOME", root / ".dagster_home")).resolve(),
-            data_dir=Path(os.environ.get("WFM_DATA_DIR", root / "data")).resolve(),
+            data_dir=PipelineSettings.from_env(base_dir=root).data_dir.resolve(),
             run_dir=Path(os.environ.get("WFM_RUN_DIR", root / ".run")).resolve(),
         )
 

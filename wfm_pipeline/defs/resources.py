@@ -2,8 +2,8 @@
 
 Definitions load without credentials (the client then targets the sandbox at WFM_SANDBOX_URL); with
 GENESYSCLOUD_OAUTHCLIENT_ID/_SECRET/_REGION set they use the real org. Configuration problems surface at
-load (paths, numbers: ``PipelineSettings``) or at first use (credentials, region: ``ClientSettings``),
-with messages naming the variable to fix.
+load (paths, numbers, the sandbox URL: ``PipelineSettings``) or at first use (credentials, region:
+``ClientSettings``), with messages naming the variable to fix.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from wfm_pipeline.genesys import (
     UnexpectedResponseError,
 )
 from wfm_pipeline.genesys.budget import StateFileError
+from wfm_pipeline.genesys.settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION
 
 # Errors a retry cannot cure: the step fails at once instead of spending its retries (and a minute).
 PERMANENT_ERRORS: tuple[type[GenesysError], ...] = (
@@ -45,30 +46,35 @@ PERMANENT_ERRORS: tuple[type[GenesysError], ...] = (
 
 
 class GenesysApiResource(dg.ConfigurableResource):
-    """Builds a ``GenesysClient`` per use. Empty fields mean "from the environment".
+    """Builds a ``GenesysClient`` per use.
 
-    ``sandbox_url`` forces the sandbox (tests); otherwise ``ClientSettings.from_env()`` decides.
+    A real org: ``client_id``/``client_secret``/``region`` are ``dg.EnvVar``s (``resources()`` below), so
+    the Resources page names the variables and never shows a value; blank values are refused naming the
+    variable (a failed secret mount never means "use the sandbox"). The sandbox: ``sandbox_url``.
     """
 
+    client_id: str = ""
+    client_secret: str = ""
+    region: str = ""  # blank: us_east_1, Genesys's default
     sandbox_url: str = ""
-    state_dir: str = ""
+    state_dir: str
 
     def settings(self) -> ClientSettings:
         try:
             if self.sandbox_url:
                 return ClientSettings.for_sandbox(self.sandbox_url)
-            return ClientSettings.from_env()
+            # The fields hold the variables' values: the client's own rules (and messages naming the
+            # variables) apply exactly as they do to the environment.
+            variables = {ENV_CLIENT_ID: self.client_id, ENV_CLIENT_SECRET: self.client_secret}
+            return ClientSettings.from_env({**variables, ENV_REGION: self.region})
         except ConfigurationError as exc:
             raise dg.Failure(f"Genesys client configuration: {exc}", allow_retries=False) from exc
-
-    def resolved_state_dir(self) -> Path:
-        return Path(self.state_dir) if self.state_dir else PipelineSettings.from_env().state_dir
 
     @contextmanager
     def client(self) -> Iterator[GenesysClient]:
         """A client; errors no retry can cure end the step without Dagster's step retries."""
         try:
-            with GenesysClient(self.settings(), state_dir=self.resolved_state_dir()) as client:
+            with GenesysClient(self.settings(), state_dir=Path(self.state_dir)) as client:
                 yield client
         except PERMANENT_ERRORS as exc:
             raise dg.Failure(f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
@@ -100,10 +106,23 @@ class RawStoreResource(dg.ConfigurableResource):
         return RawStore(Path(self.data_dir))
 
 
-def default_resources(settings: PipelineSettings | None = None) -> dict[str, object]:
-    settings = settings or PipelineSettings.from_env()
+def _credential(name: str, settings: PipelineSettings) -> str:
+    """``dg.EnvVar(name)`` when the variable is set, else blank (refused at first use with the client's
+    message, which names every variable involved, rather than Dagster's "not set")."""
+    return dg.EnvVar(name) if name in settings.genesys.variables else ""
+
+
+def resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
+    """The pipeline's resources for ``settings`` (read once by ``wfm_pipeline.definitions``)."""
+    genesys = GenesysApiResource(
+        client_id=_credential(ENV_CLIENT_ID, settings),
+        client_secret=_credential(ENV_CLIENT_SECRET, settings),
+        region=_credential(ENV_REGION, settings),
+        sandbox_url=settings.genesys.sandbox_url,
+        state_dir=str(settings.state_dir),
+    )
     return {
-        "genesys": GenesysApiResource(state_dir=str(settings.state_dir)),
+        "genesys": genesys,
         "raw_store": RawStoreResource(data_dir=str(settings.data_dir)),
         "duckdb": WarehouseResource(database=str(settings.duckdb_path)),
     }

@@ -1,6 +1,12 @@
-"""Pipeline settings read from the environment, validated with messages that name what to fix.
+"""Pipeline settings: the environment is read ONCE, here, by ``wfm_pipeline.definitions`` (and by
+``wfm-pipeline dev`` before it starts anything), validated with messages that name what to fix. Everything
+else receives a ``PipelineSettings``; no module reads the environment at import.
 
 Variables (default in brackets):
+- GENESYSCLOUD_OAUTHCLIENT_ID / _SECRET / GENESYSCLOUD_REGION [unset]: a real org. Only their NAMES are kept
+  here: the Genesys resource reads their values through ``dg.EnvVar`` (see ``resources.py``), so the Dagster
+  UI shows which variable holds a credential, never its value. With no ``GENESYSCLOUD_*`` set at all:
+- WFM_SANDBOX_URL [http://127.0.0.1:8765]: the embedded sandbox
 - WFM_DATA_DIR [./data]: raw files, manifests, quarantine
 - WFM_STATE_DIR [<data dir>/state]: client token cache, request budget, job registry
 - WFM_DUCKDB_PATH [<data dir>/warehouse.duckdb]: the DuckDB database (schema ``wfm``)
@@ -23,9 +29,35 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from wfm_pipeline.errors import PipelineError
+from wfm_pipeline.genesys import ConfigurationError
+from wfm_pipeline.genesys.settings import GENESYS_ENV_PREFIX, sandbox_url_from_env, uses_sandbox
 
-class PipelineConfigError(ValueError):
+
+class PipelineConfigError(PipelineError, ValueError):
     """Bad pipeline configuration; the message names the variable and the expected form."""
+
+
+@dataclass(frozen=True)
+class GenesysEnvironment:
+    """Which API the pipeline talks to, decided from the environment without keeping any secret: the
+    sandbox (no ``GENESYSCLOUD_*`` variable set at all, see ``genesys.settings.uses_sandbox``) or a real org
+    whose credentials the resource reads from the variables named here."""
+
+    sandbox_url: str  # "" for a real org
+    variables: tuple[str, ...] = ()  # the GENESYSCLOUD_* variables that are set (names only)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> GenesysEnvironment:
+        if uses_sandbox(environ):
+            return cls(sandbox_url=sandbox_url_from_env(environ))
+        return cls(
+            sandbox_url="", variables=tuple(sorted(n for n in environ if n.startswith(GENESYS_ENV_PREFIX)))
+        )
+
+    @property
+    def is_sandbox(self) -> bool:
+        return bool(self.sandbox_url)
 
 
 def _env(environ: Mapping[str, str], name: str) -> str:
@@ -56,11 +88,20 @@ class PipelineSettings:
     sensor_lookback_days: int
     sensor_interval_seconds: int
     occupancy_sample_agents: int
+    # Which API: the sandbox's URL, or the names of the GENESYSCLOUD_* variables that are set (never values).
+    genesys: GenesysEnvironment
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, base_dir: Path = Path(".")
+    ) -> PipelineSettings:
+        """``base_dir`` anchors the relative defaults (``wfm-pipeline dev`` passes the project root)."""
         env = os.environ if environ is None else environ
-        data_dir = Path(_env(env, "WFM_DATA_DIR") or "./data").expanduser()
+        try:
+            genesys = GenesysEnvironment.from_env(env)
+        except ConfigurationError as exc:
+            raise PipelineConfigError(str(exc)) from exc
+        data_dir = Path(_env(env, "WFM_DATA_DIR") or base_dir / "data").expanduser()
         state_dir = Path(_env(env, "WFM_STATE_DIR") or data_dir / "state").expanduser()
         duckdb_path = Path(_env(env, "WFM_DUCKDB_PATH") or data_dir / "warehouse.duckdb").expanduser()
         if duckdb_path.name.split(".")[0].lower() == "wfm":
@@ -91,4 +132,5 @@ class PipelineSettings:
             sensor_lookback_days=_int_env(env, "WFM_SENSOR_LOOKBACK_DAYS", 7, 1),
             sensor_interval_seconds=_int_env(env, "WFM_SENSOR_INTERVAL_SECONDS", 300, 5),
             occupancy_sample_agents=_int_env(env, "WFM_OCCUPANCY_SAMPLE_AGENTS", 2, 0),
+            genesys=genesys,
         )
