@@ -36,7 +36,7 @@ from wfm_pipeline import warehouse
 from wfm_pipeline.defs.raw_store import ADHERENCE, USER_DETAILS, RawStore
 from wfm_pipeline.genesys.files import complete_file
 from wfm_pipeline.sandbox.launcher import SandboxProcess
-from wfm_pipeline.transforms import parse_utc
+from wfm_pipeline.timestamps import parse_utc
 from wfm_pipeline_tests.e2e.devstack import DevStack
 from wfm_pipeline_tests.pipeline.conftest import Workspace
 

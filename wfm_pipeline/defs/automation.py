@@ -19,7 +19,7 @@ from wfm_pipeline.defs.assets import ALL_ASSETS
 from wfm_pipeline.defs.assets.tables import adherence_tables, user_details_tables
 from wfm_pipeline.defs.partitions import SETTINGS, daily_partitions
 from wfm_pipeline.defs.resources import GenesysApiResource
-from wfm_pipeline.transforms import utc_span_of_days
+from wfm_pipeline.timestamps import utc_span_of_days
 
 wfm_job = dg.define_asset_job(
     "wfm_daily",

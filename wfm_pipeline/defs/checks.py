@@ -23,7 +23,8 @@ import dagster as dg
 import polars as pl
 from duckdb import DuckDBPyConnection
 
-from wfm_pipeline.transforms import ManagementUnitInfo, parse_utc
+from wfm_pipeline.timestamps import parse_utc
+from wfm_pipeline.transforms import ManagementUnitInfo
 from wfm_pipeline.transforms.days import UTC_TIMESTAMP
 from wfm_pipeline.transforms.occupancy import INTERVAL_GRAIN
 from wfm_pipeline.warehouse import registered

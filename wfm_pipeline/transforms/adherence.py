@@ -9,7 +9,7 @@ starts in (that is how ``exceptionCount`` counts it).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,11 +19,11 @@ from wfm_pipeline import wire
 from wfm_pipeline.transforms.days import (
     UTC_TIMESTAMP,
     ManagementUnitInfo,
-    RawRecordError,
     check_known_values,
     local_date_of,
-    parse_utc,
+    parse_timestamp,
 )
+from wfm_pipeline.transforms.errors import RawRecordError
 
 ADHERENCE_DAILY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -123,9 +123,9 @@ def _file_header(
     mu_id = str(_require(document, "managementUnitId", "adherence file"))
     if mu_id not in units:
         raise RawRecordError(f"adherence file: management unit {mu_id!r} is not in the organization snapshot")
-    start = parse_utc(_require(document, "startDate", "adherence file"), "startDate")
+    start = parse_timestamp(_require(document, "startDate", "adherence file"), "startDate")
     end_date = document.get("endDate")
-    length = None if end_date is None else (parse_utc(end_date, "endDate") - start).total_seconds()
+    length = None if end_date is None else (parse_timestamp(end_date, "endDate") - start).total_seconds()
     if length is not None and length <= 0:
         raise RawRecordError(f"adherence file: endDate {end_date} is not after startDate")
     user_results = _require(document, "userResults", "adherence file")
@@ -145,33 +145,38 @@ def _offset(record: Mapping[str, Any], field: str, where: str, window_seconds: f
     return value
 
 
+def _user_entries(document: Mapping[str, Any], list_field: str) -> Iterator[tuple[str, str, Any]]:
+    """(user id, where, entry) for each entry of ``userResults[].<list_field>``, ``where`` naming it."""
+    for index, user in enumerate(document["userResults"]):
+        where = f"userResults[{index}]"
+        user_id = str(_require(user, "userId", where))
+        for entry_index, entry in enumerate(user.get(list_field) or []):
+            yield user_id, f"{where}.{list_field}[{entry_index}]", entry
+
+
 def adherence_daily_rows(
     document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], first: date, last: date
 ) -> pl.DataFrame:
     """One row per user per local day in [first, last] (``dayMetrics`` outside the range are dropped)."""
     mu_id, time_zone, start, window_seconds = _file_header(document, units)
     rows = []
-    for index, user in enumerate(document["userResults"]):
-        where = f"userResults[{index}]"
-        user_id = str(_require(user, "userId", where))
-        for day_index, metrics in enumerate(user.get("dayMetrics") or []):
-            day_where = f"{where}.dayMetrics[{day_index}]"
-            offset = _offset(metrics, "dayStartOffsetSeconds", day_where, window_seconds)
-            day_start = start + timedelta(seconds=offset)
-            local_date = local_date_of(day_start, time_zone)
-            if not first <= local_date <= last:
-                continue
-            row: dict[str, Any] = {
-                "user_id": user_id,
-                "management_unit_id": mu_id,
-                "local_date": local_date,
-                "day_start": day_start,
-                "adherence_percentage": _float(metrics, "adherencePercentage", day_where),
-                "conformance_percentage": _float(metrics, "conformancePercentage", day_where),
-            }
-            for field, column in _DAY_SECONDS_FIELDS.items():
-                row[column] = _int(metrics, field, day_where)
-            rows.append(row)
+    for user_id, day_where, metrics in _user_entries(document, "dayMetrics"):
+        offset = _offset(metrics, "dayStartOffsetSeconds", day_where, window_seconds)
+        day_start = start + timedelta(seconds=offset)
+        local_date = local_date_of(day_start, time_zone)
+        if not first <= local_date <= last:
+            continue
+        row: dict[str, Any] = {
+            "user_id": user_id,
+            "management_unit_id": mu_id,
+            "local_date": local_date,
+            "day_start": day_start,
+            "adherence_percentage": _float(metrics, "adherencePercentage", day_where),
+            "conformance_percentage": _float(metrics, "conformancePercentage", day_where),
+        }
+        for field, column in _DAY_SECONDS_FIELDS.items():
+            row[column] = _int(metrics, field, day_where)
+        rows.append(row)
     return pl.DataFrame(rows, schema=ADHERENCE_DAILY_SCHEMA)
 
 
@@ -184,38 +189,34 @@ def adherence_exception_rows(
     if not isinstance(lookup, Mapping):
         raise RawRecordError("adherence file: lookupIdToSecondaryPresenceId must be an object")
     rows = []
-    for index, user in enumerate(document["userResults"]):
-        where = f"userResults[{index}]"
-        user_id = str(_require(user, "userId", where))
-        for exc_index, info in enumerate(user.get("exceptionInfo") or []):
-            exc_where = f"{where}.exceptionInfo[{exc_index}]"
-            begin = _offset(info, "startOffsetSeconds", exc_where, window_seconds)
-            end = _offset(info, "endOffsetSeconds", exc_where, window_seconds)
-            if end < begin:
-                raise RawRecordError(f"{exc_where}: endOffsetSeconds {end} < startOffsetSeconds {begin}")
-            start_time = start + timedelta(seconds=begin)
-            local_date = local_date_of(start_time, time_zone)
-            if not first <= local_date <= last:
-                continue
-            lookup_id = info.get("secondaryPresenceLookupId")
-            rows.append(
-                {
-                    "user_id": user_id,
-                    "management_unit_id": mu_id,
-                    "local_date": local_date,
-                    "start_time": start_time,
-                    "end_time": start + timedelta(seconds=end),
-                    "duration_seconds": end - begin,
-                    "scheduled_activity_category": info.get("scheduledActivityCategory"),
-                    "scheduled_activity_code_id": info.get("scheduledActivityCodeId"),
-                    "actual_activity_category": info.get("actualActivityCategory"),
-                    "actual_activity_code_id": info.get("actualActivityCodeId"),
-                    "system_presence": info.get("systemPresence"),
-                    "routing_status": info.get("routingStatus"),
-                    "impact": info.get("impact"),
-                    "secondary_presence_id": lookup.get(lookup_id) if lookup_id is not None else None,
-                }
-            )
+    for user_id, exc_where, info in _user_entries(document, "exceptionInfo"):
+        begin = _offset(info, "startOffsetSeconds", exc_where, window_seconds)
+        end = _offset(info, "endOffsetSeconds", exc_where, window_seconds)
+        if end < begin:
+            raise RawRecordError(f"{exc_where}: endOffsetSeconds {end} < startOffsetSeconds {begin}")
+        start_time = start + timedelta(seconds=begin)
+        local_date = local_date_of(start_time, time_zone)
+        if not first <= local_date <= last:
+            continue
+        lookup_id = info.get("secondaryPresenceLookupId")
+        rows.append(
+            {
+                "user_id": user_id,
+                "management_unit_id": mu_id,
+                "local_date": local_date,
+                "start_time": start_time,
+                "end_time": start + timedelta(seconds=end),
+                "duration_seconds": end - begin,
+                "scheduled_activity_category": info.get("scheduledActivityCategory"),
+                "scheduled_activity_code_id": info.get("scheduledActivityCodeId"),
+                "actual_activity_category": info.get("actualActivityCategory"),
+                "actual_activity_code_id": info.get("actualActivityCodeId"),
+                "system_presence": info.get("systemPresence"),
+                "routing_status": info.get("routingStatus"),
+                "impact": info.get("impact"),
+                "secondary_presence_id": lookup.get(lookup_id) if lookup_id is not None else None,
+            }
+        )
     try:
         frame = pl.DataFrame(rows, schema=ADHERENCE_EXCEPTIONS_SCHEMA)
     except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
@@ -223,31 +224,3 @@ def adherence_exception_rows(
     for field, (column, known) in _EXCEPTION_VOCABULARIES.items():
         check_known_values(frame[column], known, "adherence file exceptionInfo", field)
     return frame
-
-
-def adherence_frames(
-    documents: Iterable[Mapping[str, Any]], units: Iterable[ManagementUnitInfo], first: date, last: date
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(adherence_daily, adherence_exceptions) for local days [first, last] from several files.
-
-    Windows of different jobs never overlap for the same unit and day, but a file set can be assembled
-    from manifests of several runs; an exact duplicate (same user, unit, day) keeps one row.
-    """
-    by_id = {unit.id: unit for unit in units}
-    docs = list(documents)
-    daily = pl.concat(
-        [adherence_daily_rows(doc, by_id, first, last) for doc in docs]
-        or [pl.DataFrame(schema=ADHERENCE_DAILY_SCHEMA)]
-    )
-    exceptions = pl.concat(
-        [adherence_exception_rows(doc, by_id, first, last) for doc in docs]
-        or [pl.DataFrame(schema=ADHERENCE_EXCEPTIONS_SCHEMA)]
-    )
-    daily = daily.unique(["user_id", "management_unit_id", "local_date"], keep="last", maintain_order=True)
-    exceptions = exceptions.unique(
-        ["user_id", "management_unit_id", "start_time", "end_time"], keep="last", maintain_order=True
-    )
-    return (
-        daily.sort("management_unit_id", "user_id", "local_date"),
-        exceptions.sort("management_unit_id", "user_id", "start_time"),
-    )

@@ -22,7 +22,8 @@ from typing import Any
 import polars as pl
 
 from wfm_pipeline import wire
-from wfm_pipeline.transforms.days import UTC_TIMESTAMP, RawRecordError, check_known_values, parse_utc
+from wfm_pipeline.transforms.days import UTC_TIMESTAMP, check_known_values, parse_timestamp
+from wfm_pipeline.transforms.errors import RawRecordError
 
 ROUTING_STATUS_COLUMNS: tuple[str, ...] = ("routing_status",)
 PRESENCE_COLUMNS: tuple[str, ...] = ("system_presence", "organization_presence_id")
@@ -96,10 +97,10 @@ def _wire_time(column: str) -> pl.Expr:
 
 
 def _fallback_timestamps(frame: pl.DataFrame, column: str, where: str) -> pl.Series:
-    """``parse_utc`` for the values the wire format did not match (offsets, no fraction)."""
+    """``parse_timestamp`` for the values the wire format did not match (offsets, no fraction)."""
     raw, parsed = frame[f"_raw_{column}"], frame[column]
     odd = raw.filter(parsed.is_null() & raw.is_not_null()).unique().to_list()
-    fallback = {value: parse_utc(value, f"{where}.{column}") for value in odd}
+    fallback = {value: parse_timestamp(value, f"{where}.{column}") for value in odd}
     return parsed.fill_null(raw.replace_strict(fallback, default=None, return_dtype=UTC_TIMESTAMP))
 
 

@@ -17,10 +17,12 @@ from wfm_pipeline.transforms import (
     ADHERENCE_EXCEPTIONS_SCHEMA,
     ManagementUnitInfo,
     RawRecordError,
-    adherence_frames,
+    adherence_daily_rows,
+    adherence_exception_rows,
 )
 
 NY = ManagementUnitInfo(id="mu-ny", time_zone="America/New_York", user_ids=("u1",))
+UNITS = {NY.id: NY}
 
 
 def day_metrics(offset: int, adherence: float, exceptions: int = 0) -> dict:
@@ -86,7 +88,7 @@ def bulk_file() -> dict:
 
 
 def test_daily_rows_cover_only_the_requested_local_days_with_dst_offsets() -> None:
-    daily, _ = adherence_frames([bulk_file()], [NY], date(2024, 3, 9), date(2024, 3, 11))
+    daily = adherence_daily_rows(bulk_file(), UNITS, date(2024, 3, 9), date(2024, 3, 11))
     common = {
         "user_id": "u1",
         "management_unit_id": "mu-ny",
@@ -131,12 +133,12 @@ def test_daily_rows_cover_only_the_requested_local_days_with_dst_offsets() -> No
     )
     assert_frame_equal(daily, expected)
 
-    only_middle, _ = adherence_frames([bulk_file()], [NY], date(2024, 3, 10), date(2024, 3, 10))
+    only_middle = adherence_daily_rows(bulk_file(), UNITS, date(2024, 3, 10), date(2024, 3, 10))
     assert only_middle["local_date"].to_list() == [date(2024, 3, 10)]
 
 
 def test_exceptions_belong_to_the_day_they_start_and_resolve_secondary_presence() -> None:
-    _, exceptions = adherence_frames([bulk_file()], [NY], date(2024, 3, 9), date(2024, 3, 10))
+    exceptions = adherence_exception_rows(bulk_file(), UNITS, date(2024, 3, 9), date(2024, 3, 10))
     base = {
         "user_id": "u1",
         "management_unit_id": "mu-ny",
@@ -172,19 +174,12 @@ def test_exceptions_belong_to_the_day_they_start_and_resolve_secondary_presence(
     assert_frame_equal(exceptions, expected)
 
 
-def test_empty_file_and_empty_range_give_empty_typed_frames() -> None:
+def test_empty_file_gives_empty_typed_frames() -> None:
     empty = {"startDate": "2024-03-09T05:00:00Z", "managementUnitId": "mu-ny", "userResults": []}
-    daily, exceptions = adherence_frames([empty], [NY], date(2024, 3, 9), date(2024, 3, 9))
+    daily = adherence_daily_rows(empty, UNITS, date(2024, 3, 9), date(2024, 3, 9))
+    exceptions = adherence_exception_rows(empty, UNITS, date(2024, 3, 9), date(2024, 3, 9))
     assert daily.is_empty() and exceptions.is_empty()
     assert daily.schema == pl.Schema(ADHERENCE_DAILY_SCHEMA)
-    daily, exceptions = adherence_frames([], [NY], date(2024, 3, 9), date(2024, 3, 9))
-    assert daily.schema == pl.Schema(ADHERENCE_DAILY_SCHEMA) and exceptions.is_empty()
-
-
-def test_the_same_file_twice_gives_each_row_once() -> None:
-    daily, exceptions = adherence_frames([bulk_file(), bulk_file()], [NY], date(2024, 3, 9), date(2024, 3, 9))
-    assert daily.height == 1
-    assert exceptions.height == 2
 
 
 @pytest.mark.parametrize(
@@ -206,4 +201,5 @@ def test_malformed_files_raise_naming_the_field(mutate, message: str) -> None:  
     document = bulk_file()
     mutate(document)
     with pytest.raises(RawRecordError, match=message):
-        adherence_frames([document], [NY], date(2024, 3, 9), date(2024, 3, 11))
+        adherence_daily_rows(document, UNITS, date(2024, 3, 9), date(2024, 3, 11))
+        adherence_exception_rows(document, UNITS, date(2024, 3, 9), date(2024, 3, 11))

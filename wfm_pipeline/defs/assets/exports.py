@@ -42,7 +42,8 @@ from wfm_pipeline.genesys import (
 )
 from wfm_pipeline.genesys.windows import adherence_max_span, local_days_span
 from wfm_pipeline.processes import bind_step_to_run_worker
-from wfm_pipeline.transforms import ManagementUnitInfo, days_between, local_day_bounds, utc_span_of_days
+from wfm_pipeline.timestamps import days_between, local_day_bounds, utc_span_of_days
+from wfm_pipeline.transforms import ManagementUnitInfo
 
 GROUP = "raw"
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)

@@ -32,6 +32,7 @@ from wfm_pipeline.defs.raw_store import (
 )
 from wfm_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from wfm_pipeline.processes import bind_step_to_run_worker
+from wfm_pipeline.timestamps import days_between, parse_utc
 from wfm_pipeline.transforms import (
     PRESENCE_COLUMNS,
     ROUTING_STATUS_COLUMNS,
@@ -43,9 +44,7 @@ from wfm_pipeline.transforms import (
     adherence_exception_rows,
     agent_occupancy,
     day_frame,
-    days_between,
     membership_frame,
-    parse_utc,
     record_counts,
     segments,
     status_records_from_json,
