@@ -1,6 +1,7 @@
 """``defs``: everything in one code location (so a backfill groups all assets' partitions into few runs).
 
-Loaded by workspace.yaml, ``dagster dev -m wfm_pipeline.definitions`` and ``dg check defs``.
+Loaded by workspace.yaml, ``dagster dev -m wfm_pipeline.definitions`` and ``dg check defs``. The ONE place
+the environment is read (``PipelineSettings.from_env``); everything below receives the settings.
 """
 
 from __future__ import annotations
@@ -13,14 +14,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
-from wfm_pipeline.defs.assets import ALL_ASSETS  # noqa: E402
-from wfm_pipeline.defs.automation import wfm_data_availability_sensor, wfm_job  # noqa: E402
-from wfm_pipeline.defs.resources import resources  # noqa: E402
+from wfm_pipeline.defs.build import build_definitions  # noqa: E402
 from wfm_pipeline.defs.settings import PipelineSettings  # noqa: E402
 
-defs = dg.Definitions(
-    assets=list(ALL_ASSETS),
-    jobs=[wfm_job],
-    sensors=[wfm_data_availability_sensor],
-    resources=resources(PipelineSettings.from_env()),
-)
+defs = build_definitions(PipelineSettings.from_env())
