@@ -22,13 +22,15 @@ from wfm_pipeline.transforms.occupancy import (
 from wfm_pipeline.transforms.segments import (
     PRESENCE_COLUMNS,
     PRESENCE_SEGMENTS_SCHEMA,
+    PRIMARY_PRESENCE,
+    ROUTING_STATUS,
     ROUTING_STATUS_COLUMNS,
     ROUTING_STATUS_SEGMENTS_SCHEMA,
+    StatusRecordKind,
     deduplicate,
     record_counts,
     remove_overlaps,
     segments,
-    status_records,
     status_records_from_json,
 )
 
@@ -40,10 +42,13 @@ __all__ = [
     "INTERVAL_GRAIN",
     "PRESENCE_COLUMNS",
     "PRESENCE_SEGMENTS_SCHEMA",
+    "PRIMARY_PRESENCE",
+    "ROUTING_STATUS",
     "ROUTING_STATUS_COLUMNS",
     "ROUTING_STATUS_SEGMENTS_SCHEMA",
     "ManagementUnitInfo",
     "RawRecordError",
+    "StatusRecordKind",
     "TransformError",
     "UnknownValueError",
     "adherence_daily_rows",
@@ -56,6 +61,5 @@ __all__ = [
     "record_counts",
     "remove_overlaps",
     "segments",
-    "status_records",
     "status_records_from_json",
 ]

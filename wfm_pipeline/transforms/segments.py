@@ -1,7 +1,8 @@
 """User-details pages (``AnalyticsUserDetailsAsyncQueryResponse`` as served) -> status segments.
 
 Steps, in order (each a pure function so it can be tested alone):
-1. ``status_records``: flatten pages into one row per raw status record (UTC timestamps).
+1. ``status_records_from_json``: flatten the served pages into one row per raw status record (UTC
+   timestamps), one frame per record kind (``ROUTING_STATUS``, ``PRIMARY_PRESENCE``).
 2. ``deduplicate``: Genesys stores a status that spans midnight twice (once per day) and a job over several
    days returns it twice; the key is (userId, startTime, status). Duplicates keep the latest endTime.
    A record without endTime (still open) is closed at ``open_until`` (the data-availability instant) or
@@ -10,14 +11,17 @@ Steps, in order (each a pure function so it can be tested alone):
    that end (and dropped if nothing is left), so the table never double-counts time.
 4. ``clip_to_local_days``: split at each agent's MU local midnights and keep the pieces inside the
    requested days; ``status_start_time`` keeps the raw record's start so a piece can be traced back.
+
+Steps 2-4 are the only implementation of these rules: the row-count check applies them (``segments``) to
+records another engine read from the same files (``wfm_pipeline.quality``).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import polars as pl
 
@@ -25,22 +29,39 @@ from wfm_pipeline import wire
 from wfm_pipeline.transforms.days import UTC_TIMESTAMP, check_known_values, parse_timestamp
 from wfm_pipeline.transforms.errors import RawRecordError
 
-ROUTING_STATUS_COLUMNS: tuple[str, ...] = ("routing_status",)
-PRESENCE_COLUMNS: tuple[str, ...] = ("system_presence", "organization_presence_id")
 
-ROUTING_RECORD_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.String(),
-    "start_time": UTC_TIMESTAMP,
-    "end_time": UTC_TIMESTAMP,
-    "routing_status": pl.String(),
-}
-PRESENCE_RECORD_SCHEMA: dict[str, pl.DataType] = {
-    "user_id": pl.String(),
-    "start_time": UTC_TIMESTAMP,
-    "end_time": UTC_TIMESTAMP,
-    "system_presence": pl.String(),
-    "organization_presence_id": pl.String(),
-}
+@dataclass(frozen=True)
+class StatusRecordKind:
+    """One list of status records of an ``AnalyticsUserDetail``: its wire field, and the wire fields of its
+    status (the dedupe key besides user and start) with the column each becomes."""
+
+    list_field: str
+    status_fields: Mapping[str, str]  # wire name -> column name; the first is required in every record
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.status_fields.values())
+
+    @property
+    def record_schema(self) -> pl.Schema:
+        """One row per raw record: user, UTC start and end (null while open), status columns."""
+        return pl.Schema(
+            {
+                "user_id": pl.String(),
+                "start_time": UTC_TIMESTAMP,
+                "end_time": UTC_TIMESTAMP,
+                **{column: pl.String() for column in self.columns},
+            }
+        )
+
+
+ROUTING_STATUS = StatusRecordKind("routingStatus", {"routingStatus": "routing_status"})
+PRIMARY_PRESENCE = StatusRecordKind(
+    "primaryPresence",
+    {"systemPresence": "system_presence", "organizationPresenceId": "organization_presence_id"},
+)
+ROUTING_STATUS_COLUMNS = ROUTING_STATUS.columns
+PRESENCE_COLUMNS = PRIMARY_PRESENCE.columns
 
 
 def _segment_schema(status_columns: Sequence[str]) -> dict[str, pl.DataType]:
@@ -60,34 +81,22 @@ ROUTING_STATUS_SEGMENTS_SCHEMA = _segment_schema(ROUTING_STATUS_COLUMNS)
 PRESENCE_SEGMENTS_SCHEMA = _segment_schema(PRESENCE_COLUMNS)
 
 
-# The wire shapes (AnalyticsUserDetail and its records); keys not listed here are ignored.
-_RECORD_FIELDS: dict[str, dict[str, pl.DataType]] = {
-    "routingStatus": {"startTime": pl.String(), "endTime": pl.String(), "routingStatus": pl.String()},
-    "primaryPresence": {
-        "startTime": pl.String(),
-        "endTime": pl.String(),
-        "systemPresence": pl.String(),
-        "organizationPresenceId": pl.String(),
-    },
-}
+# The wire shape of AnalyticsUserDetail (its records carry startTime, endTime and their status fields);
+# keys not listed here are ignored.
 _DETAIL_SCHEMA: dict[str, pl.DataType] = {
     "userId": pl.String(),
-    **{field: pl.List(pl.Struct(fields)) for field, fields in _RECORD_FIELDS.items()},
+    **{
+        kind.list_field: pl.List(
+            pl.Struct(
+                {"startTime": pl.String(), "endTime": pl.String()}
+                | dict.fromkeys(kind.status_fields, pl.String())
+            )
+        )
+        for kind in (ROUTING_STATUS, PRIMARY_PRESENCE)
+    },
 }
 # Genesys serves ``2024-03-01T08:00:00.000Z``; anything else (offsets, no fraction) takes the slow path.
 _WIRE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
-
-
-def _user_details(pages: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    details: list[Mapping[str, Any]] = []
-    for page_index, page in enumerate(pages):
-        if not isinstance(page, Mapping) or not isinstance(page.get("userDetails", []), list):
-            raise RawRecordError(f"page {page_index}: expected an object with a userDetails list")
-        for detail_index, detail in enumerate(page.get("userDetails") or []):
-            if not isinstance(detail, Mapping) or not detail.get("userId"):
-                raise RawRecordError(f"page {page_index} userDetails[{detail_index}]: missing userId")
-            details.append(detail)
-    return details
 
 
 def _wire_time(column: str) -> pl.Expr:
@@ -111,7 +120,8 @@ _VOCABULARIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.DataFrame:
+def _records(frame: pl.DataFrame, kind: StatusRecordKind) -> pl.DataFrame:
+    field, renames = kind.list_field, kind.status_fields
     flat = (
         frame.select(pl.col("userId").alias("user_id"), pl.col(field).alias("record"))
         .explode("record")
@@ -156,22 +166,13 @@ def _records(frame: pl.DataFrame, field: str, renames: Mapping[str, str]) -> pl.
         pl.col("startTime").alias("start_time"),
         pl.col("endTime").alias("end_time"),
         *(pl.col(wire_name).alias(name) for wire_name, name in renames.items()),
-    )
-
-
-def status_records(pages: Iterable[Mapping[str, Any]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(routing status records, primary presence records), one row per raw record."""
-    details = _user_details(pages)
-    try:
-        frame = pl.DataFrame(details, schema=_DETAIL_SCHEMA)
-    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
-        raise RawRecordError(f"userDetails do not have the AnalyticsUserDetail shape: {exc}") from exc
-    return _split_records(frame)
+    ).cast(kind.record_schema)
 
 
 def status_records_from_json(documents: Iterable[bytes]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``status_records`` straight from the served bytes: polars parses the JSON, no Python objects per
-    record (the fast path for large loads; same rows, same errors for malformed shapes)."""
+    """(routing status records, primary presence records), one row per raw record, from the served bytes
+    of each page: polars parses the JSON, no Python objects per record (``RawRecordError`` for a page or
+    record of another shape, ``UnknownValueError`` for an undocumented status)."""
     frames = []
     for index, document in enumerate(documents):
         try:
@@ -187,17 +188,7 @@ def status_records_from_json(documents: Iterable[bytes]) -> tuple[pl.DataFrame, 
             raise RawRecordError(f"page {index}: a userDetails entry has no userId")
         frames.append(details)
     frame = pl.concat(frames) if frames else pl.DataFrame(schema=_DETAIL_SCHEMA)
-    return _split_records(frame)
-
-
-def _split_records(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    routing = _records(frame, "routingStatus", {"routingStatus": "routing_status"})
-    presence = _records(
-        frame,
-        "primaryPresence",
-        {"systemPresence": "system_presence", "organizationPresenceId": "organization_presence_id"},
-    )
-    return routing.cast(ROUTING_RECORD_SCHEMA), presence.cast(PRESENCE_RECORD_SCHEMA)
+    return _records(frame, ROUTING_STATUS), _records(frame, PRIMARY_PRESENCE)
 
 
 def record_counts(records: pl.DataFrame, members: pl.DataFrame) -> dict[str, int]:
@@ -283,7 +274,11 @@ def clip_to_local_days(
             )
         )
     )
-    return pieces.select(list(schema)).cast(schema).sort("management_unit_id", "user_id", "start_time")
+    return (
+        pieces.select(list(schema))
+        .cast(pl.Schema(schema))
+        .sort("management_unit_id", "user_id", "start_time")
+    )
 
 
 def segments(
