@@ -33,7 +33,7 @@ import httpx
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from wfm_pipeline import warehouse
-from wfm_pipeline.defs.raw_store import ADHERENCE, USER_DETAILS, RawStore
+from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS, RawStore
 from wfm_pipeline.genesys.files import complete_file
 from wfm_pipeline.sandbox.launcher import SandboxProcess
 from wfm_pipeline.timestamps import parse_utc

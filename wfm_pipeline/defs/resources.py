@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from duckdb import DuckDBPyConnection
 
 from wfm_pipeline import warehouse
-from wfm_pipeline.defs.raw_store import RawStore
+from wfm_pipeline.raw_store import RawStore
 from wfm_pipeline.defs.settings import PipelineSettings
 from wfm_pipeline.genesys import (
     AuthenticationError,

@@ -30,7 +30,7 @@ import pytest
 
 from wfm_pipeline import warehouse, wire
 from wfm_pipeline.defs.assets.tables import _parse, _write
-from wfm_pipeline.defs.raw_store import RawFileEntry, RawFileError, RawStore, UnsafePathError
+from wfm_pipeline.raw_store import RawFileEntry, RawFileError, RawStore, UnsafePathError
 from wfm_pipeline.defs.resources import WarehouseResource
 from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
 from wfm_pipeline.fileio import TEMP_MARKER

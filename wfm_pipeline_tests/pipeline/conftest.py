@@ -14,7 +14,7 @@ import pytest
 
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs.assets import ALL_ASSETS
-from wfm_pipeline.defs.raw_store import RawStore
+from wfm_pipeline.raw_store import RawStore
 from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource, WarehouseResource
 from wfm_pipeline.sandbox.launcher import SandboxProcess
 

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from wfm_pipeline.defs import checks
-from wfm_pipeline.defs.raw_store import ADHERENCE, DayManifest, RawFileEntry, RawFileError, RawStore
+from wfm_pipeline.raw_store import ADHERENCE, DayManifest, RawFileEntry, RawFileError, RawStore
 from wfm_pipeline.transforms import ROUTING_STATUS_SEGMENTS_SCHEMA, ManagementUnitInfo, day_frame
 
 DAY = date(2024, 10, 27)  # Europe/Berlin: 25 h

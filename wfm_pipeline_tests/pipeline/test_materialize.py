@@ -20,7 +20,7 @@ import pytest
 
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs.assets import adherence_tables
-from wfm_pipeline.defs.raw_store import ADHERENCE
+from wfm_pipeline.raw_store import ADHERENCE
 from wfm_pipeline_tests.pipeline.conftest import Workspace
 from wfm_pipeline_tests.pipeline.truth import Truth, expected_adherence, expected_occupancy
 

@@ -23,7 +23,7 @@ import dagster as dg
 from wfm_pipeline import wire
 from wfm_pipeline.defs.partitions import SETTINGS, backfill_policy, daily_partitions, partition_days
 from wfm_pipeline.defs.pools import API_POOL
-from wfm_pipeline.defs.raw_store import (
+from wfm_pipeline.raw_store import (
     ADHERENCE,
     USER_DETAILS,
     AggregatesEntry,

@@ -21,7 +21,7 @@ from wfm_pipeline import warehouse
 from wfm_pipeline.defs import checks
 from wfm_pipeline.defs.partitions import backfill_policy, daily_partitions, partition_days
 from wfm_pipeline.defs.pools import WRITER_POOL
-from wfm_pipeline.defs.raw_store import (
+from wfm_pipeline.raw_store import (
     ADHERENCE,
     USER_DETAILS,
     DayManifest,
