@@ -6,6 +6,8 @@ error codes -- and no behaviour, so neither side can hide the other's bugs.
 Source of truth: the official SDK ``purecloudplatformclientv2`` models.
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 API_PREFIX: Final = "/api/v2"
@@ -81,6 +83,22 @@ ANALYTICS_SYSTEM_PRESENCES: Final = (
     "TRAINING",
     "MEETING",
     "BREAK",
+)
+# The activity category an analytics system presence counts as when adherence compares it with the schedule
+# (keys: ANALYTICS_SYSTEM_PRESENCES, values: ACTIVITY_CATEGORIES); OFFLINE is not working, so it has none.
+ACTIVITY_CATEGORY_OF_PRESENCE: Final[Mapping[str, str | None]] = MappingProxyType(
+    {
+        "ON_QUEUE": "OnQueueWork",
+        "BREAK": "Break",
+        "MEAL": "Meal",
+        "MEETING": "Meeting",
+        "TRAINING": "Training",
+        "AVAILABLE": "OffQueueWork",
+        "BUSY": "OffQueueWork",
+        "AWAY": "OffQueueWork",
+        "IDLE": "OffQueueWork",
+        "OFFLINE": None,
+    }
 )
 ROUTING_STATUSES: Final = ("OFF_QUEUE", "IDLE", "INTERACTING", "NOT_RESPONDING", "COMMUNICATING")
 ADHERENCE_IMPACTS: Final = ("Positive", "Negative", "Neutral", "Unknown")

@@ -23,23 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from wfm_pipeline import wire
 from wfm_pipeline.sandbox.localdays import day_bounds, to_epoch
 
 if TYPE_CHECKING:
     from wfm_pipeline.sandbox.org import SandboxOrg
-
-PRESENCE_TO_CATEGORY: dict[str, str | None] = {
-    "ON_QUEUE": "OnQueueWork",
-    "BREAK": "Break",
-    "MEAL": "Meal",
-    "MEETING": "Meeting",
-    "TRAINING": "Training",
-    "AVAILABLE": "OffQueueWork",
-    "BUSY": "OffQueueWork",
-    "AWAY": "OffQueueWork",
-    "IDLE": "OffQueueWork",
-    "OFFLINE": None,
-}
 
 
 def exception_impact(scheduled: str, actual: str | None) -> str:
@@ -128,7 +116,7 @@ def compute_user_result(
         status = routing[ri][2] if ri < len(routing) and routing[ri][0] <= a else "OFF_QUEUE"
         system = span[2] if span else "OFFLINE"
         presence_id = span[3] if span else offline_id
-        actual = PRESENCE_TO_CATEGORY[system]
+        actual = wire.ACTIVITY_CATEGORY_OF_PRESENCE[system]
         seconds = b - a
         day = days[di]
         if system != "OFFLINE":

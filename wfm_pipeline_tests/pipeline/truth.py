@@ -13,18 +13,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-ACTUAL_CATEGORY = {
-    "ON_QUEUE": "OnQueueWork",
-    "BREAK": "Break",
-    "MEAL": "Meal",
-    "MEETING": "Meeting",
-    "TRAINING": "Training",
-    "AVAILABLE": "OffQueueWork",
-    "BUSY": "OffQueueWork",
-    "AWAY": "OffQueueWork",
-    "IDLE": "OffQueueWork",
-    "OFFLINE": None,
-}
+from wfm_pipeline import wire
+
 DAY_COUNTERS = (
     "adherent",
     "adherence_schedule_seconds",
@@ -107,7 +97,7 @@ def expected_adherence(truth: Truth, days: list[date]) -> dict[tuple[str, date],
             seconds = (b - a).total_seconds()
             scheduled = _covering(schedule, a)
             presence_now = _covering(presence, a)
-            actual = ACTUAL_CATEGORY.get(presence_now) if presence_now else None
+            actual = wire.ACTIVITY_CATEGORY_OF_PRESENCE.get(presence_now) if presence_now else None
             non_adherent = scheduled is not None and scheduled != "TimeOff" and actual != scheduled
             state = (scheduled, actual) if non_adherent else None
             local = a.astimezone(ZoneInfo(zone)).date()

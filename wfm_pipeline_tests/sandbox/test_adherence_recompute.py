@@ -13,18 +13,6 @@ import pytest
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 
-# DESIGN.md: actual activity category from the (analytics) system presence; OFFLINE -> not working.
-CATEGORY_OF_PRESENCE = {
-    "ON_QUEUE": "OnQueueWork",
-    "BREAK": "Break",
-    "MEAL": "Meal",
-    "MEETING": "Meeting",
-    "TRAINING": "Training",
-    "AVAILABLE": "OffQueueWork",
-    "BUSY": "OffQueueWork",
-    "AWAY": "OffQueueWork",
-    "IDLE": "OffQueueWork",
-}
 WFM_SPELLING = dict(zip(wire.ANALYTICS_SYSTEM_PRESENCES, wire.WFM_SYSTEM_PRESENCES, strict=True))
 
 
@@ -78,7 +66,7 @@ def recompute(org: SandboxOrg, user_id: str, start: datetime, end: datetime, tz_
         day = metrics[day_of_second[second]]
         span = presence[actual[second]] if actual[second] is not None else None
         system = span.system_presence if span else "OFFLINE"
-        actual_category = CATEGORY_OF_PRESENCE.get(system)
+        actual_category = wire.ACTIVITY_CATEGORY_OF_PRESENCE.get(system)
         if system != "OFFLINE":
             day["actualLengthSeconds"] += 1
         if system == "ON_QUEUE":

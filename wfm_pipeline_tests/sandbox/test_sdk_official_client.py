@@ -199,3 +199,15 @@ def test_sdk_sees_401_after_token_revocation(sandbox: SandboxProcess) -> None:
     with pytest.raises(sdk.rest.ApiException) as revoked:
         wfm.get_workforcemanagement_businessunits()
     assert revoked.value.status == 401
+
+
+def test_the_presence_category_map_is_spelled_as_the_sdk_spells_both_sides() -> None:
+    assert sorted(wire.ACTIVITY_CATEGORY_OF_PRESENCE) == sorted(wire.ANALYTICS_SYSTEM_PRESENCES)
+    for presence, category in wire.ACTIVITY_CATEGORY_OF_PRESENCE.items():
+        record = sdk.AnalyticsUserPresenceRecord()
+        record.system_presence = presence
+        assert record.system_presence == presence
+        if category is not None:
+            actuals = sdk.HistoricalAdherenceActuals()
+            actuals.actual_activity_category = category
+            assert actuals.actual_activity_category == category
