@@ -34,8 +34,8 @@ run: $(STAMP)
 	$(BIN)/wfm-pipeline dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check wfm_pipeline wfm_pipeline_tests bench
-	$(BIN)/ruff format --check wfm_pipeline wfm_pipeline_tests bench
+	$(BIN)/ruff check wfm_pipeline wfm_pipeline_tests bench harness
+	$(BIN)/ruff format --check wfm_pipeline wfm_pipeline_tests bench harness
 
 validate: $(STAMP)
 	$(BIN)/dagster definitions validate -m wfm_pipeline.definitions

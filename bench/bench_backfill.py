@@ -24,8 +24,8 @@ import httpx
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter, RunsFilter
 
 from bench import cleaning, report_baseline
+from harness.devstack import DevStack, step_intervals
 from wfm_pipeline import wire
-from wfm_pipeline_tests.e2e.devstack import DevStack, step_intervals
 
 BACKFILL_START = date(2024, 1, 1)
 

@@ -32,13 +32,13 @@ import duckdb
 import httpx
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from harness.devstack import DevStack
+from harness.workspace import Workspace
 from wfm_pipeline import warehouse
-from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS, RawStore
 from wfm_pipeline.genesys.files import complete_file
+from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS, RawStore
 from wfm_pipeline.sandbox.launcher import SandboxProcess
 from wfm_pipeline.timestamps import parse_utc
-from wfm_pipeline_tests.e2e.devstack import DevStack
-from wfm_pipeline_tests.pipeline.conftest import Workspace
 
 FIRST_DAY = date(2025, 5, 5)
 ADHERENCE_SUBMISSIONS = "POST /api/v2/workforcemanagement/adherence/historical/bulk"

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from wfm_pipeline_tests.e2e.devstack import ASSETS_QUERY, DevStack, step_intervals
+from harness.devstack import ASSETS_QUERY, DevStack, step_intervals
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 

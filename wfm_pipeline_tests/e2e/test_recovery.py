@@ -18,9 +18,9 @@ import httpx
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from harness.devstack import DevStack
 from wfm_pipeline import warehouse
 from wfm_pipeline.sandbox.launcher import SandboxProcess
-from wfm_pipeline_tests.e2e.devstack import DevStack
 from wfm_pipeline_tests.pipeline.conftest import Workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]

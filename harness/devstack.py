@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from typing import Any
 
 import httpx
 from dagster import DagsterEventType, DagsterInstance
+
+from wfm_pipeline.sandbox.launcher import free_port
 
 STARTUP_TIMEOUT_SECONDS = 240.0
 BACKFILL_TIMEOUT_SECONDS = 1800.0
@@ -49,12 +50,6 @@ STOP_SENSOR = "mutation($id: String!) { stopSensor(id: $id) { __typename } }"
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 SUCCESSFUL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS"}
 FAILURE_SETTLE_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
