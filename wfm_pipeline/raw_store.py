@@ -9,6 +9,10 @@ Layout under ``$WFM_DATA_DIR``::
 
 A manifest is replaced (atomically) each time the raw-files asset runs for the day, so a day is always
 loaded from the files of the latest successful download.
+
+Errors derive from ``RawDataError`` (a ``PipelineError``) and carry the metadata the failed step shows: a
+file that does not verify or does not parse is quarantined before the error is raised; a file holding a
+value we do not know yet stays where it is.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ import hashlib
 import json
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.fileio import atomic_write_bytes
-from wfm_pipeline.transforms import ManagementUnitInfo
+from wfm_pipeline.transforms import ManagementUnitInfo, RawRecordError, UnknownValueError
+
+if TYPE_CHECKING:  # only for annotations: the raw store needs no client at run time
+    from wfm_pipeline.genesys import ExportedFile, ExportJob
 
 ADHERENCE = "adherence"
 USER_DETAILS = "user_details"
@@ -32,17 +40,56 @@ SIDECAR_SUFFIX = ".meta.json"
 # A raw file larger than this is not read into memory: it is quarantined (a served file this large is a
 # fault; the largest real ones, a 7-day window of a few thousand agents, are tens of MiB).
 MAX_RAW_FILE_BYTES = 2 * 1024**3
+T = TypeVar("T")
 
 
-class RawFileError(RuntimeError):
-    """A raw file is missing, does not match its manifest entry or cannot be parsed."""
+class RawDataError(PipelineError):
+    """The raw area cannot give a step what it needs; ``metadata`` names the file(s) involved."""
+
+    def __init__(self, message: str, metadata: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.metadata: dict[str, str] = dict(metadata or {})
+
+
+class RawFileError(RawDataError):
+    """A raw file or manifest is missing, does not match its manifest entry or cannot be read."""
 
     def __init__(self, path: Path, reason: str, quarantined_to: Path | None = None) -> None:
         where = f"; moved to {quarantined_to}" if quarantined_to else ""
-        super().__init__(f"raw file {path}: {reason}{where}")
+        super().__init__(f"raw file {path}: {reason}{where}", {"path": str(path)})
         self.path = path
         self.reason = reason
         self.quarantined_to = quarantined_to
+
+
+class MissingManifestError(RawDataError, FileNotFoundError):
+    """Days of the slice have no manifest yet: their raw files were never downloaded."""
+
+
+class MalformedRawFileError(RawDataError):
+    """A raw file does not have the shape Genesys documents; it was moved to the quarantine."""
+
+    def __init__(self, path: Path, kind: str, reason: RawRecordError, quarantined_to: Path) -> None:
+        super().__init__(
+            f"malformed raw file {path} ({reason}); moved to {quarantined_to}. Re-materialize "
+            f"{kind}_raw_files for these partitions to download it again.",
+            {"path": str(path), "quarantined_to": str(quarantined_to)},
+        )
+
+
+class UnknownRawValueError(RawDataError):
+    """A well-formed raw file holds a value Genesys does not document (yet); the file is kept."""
+
+    def __init__(self, path: Path, reason: UnknownValueError) -> None:
+        super().__init__(f"raw file {path}: {reason}", {"path": str(path), "field": reason.field})
+
+
+class MixedSourcesError(RawDataError):
+    """The manifests of a slice do not name one API their files came from."""
+
+
+class UnsafePathError(RawDataError):
+    """A path built from served data would leave the data directory (refused before anything is written)."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +150,6 @@ class DayManifest:
         )
 
 
-class UnsafePathError(ValueError):
-    """A path built from served data would leave the data directory (refused before anything is written)."""
-
-
 @dataclass(frozen=True)
 class RawStore:
     data_dir: Path
@@ -160,11 +203,12 @@ class RawStore:
             ) from exc
 
     def read_manifests(self, kind: str, days: Iterable[date]) -> dict[date, DayManifest]:
-        """Manifests of every day; raises naming the days without one (download them first)."""
+        """Manifests of every day; ``MissingManifestError`` naming the days without one (download them
+        first)."""
         found = {day: self.read_manifest(kind, day) for day in days}
         missing = sorted(day.isoformat() for day, manifest in found.items() if manifest is None)
         if missing:
-            raise FileNotFoundError(
+            raise MissingManifestError(
                 f"no {kind} manifest for {', '.join(missing)} under {self.raw_dir / 'manifests' / kind}: "
                 f"materialize {kind}_raw_files for these partitions first"
             )
@@ -206,6 +250,20 @@ class RawStore:
             raise RawFileError(path, "sha256 differs from the manifest", self.quarantine(path, kind))
         return data
 
+    def parse(self, entry: RawFileEntry, kind: str, parse: Callable[[bytes], T]) -> T:
+        """``parse`` (a pure transform) applied to the verified bytes of one raw file. A shape error the
+        transform reports (``RawRecordError``) quarantines the file (``MalformedRawFileError``); a value we do
+        not know yet (``UnknownValueError``) keeps it (``UnknownRawValueError``); any other exception is a
+        bug of ours and propagates with the file left where it is."""
+        data = self.load_bytes(entry, kind)
+        path = self.absolute(entry.path)
+        try:
+            return parse(data)
+        except UnknownValueError as exc:
+            raise UnknownRawValueError(path, exc) from exc
+        except RawRecordError as exc:
+            raise MalformedRawFileError(path, kind, exc, self.quarantine(path, kind)) from exc
+
     def load_aggregates(self, relative_path: str) -> Any | None:
         """An aggregates sample (None if it is gone: the comparison is then skipped, not failed)."""
         try:
@@ -214,7 +272,19 @@ class RawStore:
             return None
 
 
-def group_days_by_files(manifests: dict[date, DayManifest]) -> list[tuple[list[date], DayManifest]]:
+def source_of(manifests: Mapping[date, DayManifest], kind: str) -> str:
+    """The one API the slice's raw files came from (every manifest must name the same)."""
+    sources = {manifest.source for manifest in manifests.values()}
+    if len(sources) != 1 or "" in sources:
+        named = sorted(f"{day}: {manifest.source or 'none recorded'}" for day, manifest in manifests.items())
+        raise MixedSourcesError(
+            f"the {kind} manifests of this slice do not name one source ({'; '.join(named[:6])}); "
+            f"re-materialize {kind}_raw_files for these partitions"
+        )
+    return sources.pop()
+
+
+def group_days_by_files(manifests: Mapping[date, DayManifest]) -> list[tuple[list[date], DayManifest]]:
     """Days that list the same set of files are loaded together; returns (days, a manifest of them)."""
     groups: dict[tuple[str, ...], list[date]] = {}
     for day, manifest in sorted(manifests.items()):
@@ -222,15 +292,15 @@ def group_days_by_files(manifests: dict[date, DayManifest]) -> list[tuple[list[d
     return [(days, manifests[days[-1]]) for days in groups.values()]
 
 
-def entries_for(files: Sequence[Any], store: RawStore, job: Any) -> list[RawFileEntry]:
-    """Manifest entries for files a client download returned (``ExportedFile``) of ``job`` (``ExportJob``)."""
+def entries_for(files: Sequence[ExportedFile], store: RawStore, job: ExportJob) -> list[RawFileEntry]:
+    """Manifest entries for the files a client export downloaded for ``job``."""
     return [
         RawFileEntry(
             path=store.relative(Path(file.path)),
-            bytes=int(file.bytes),
-            sha256=str(file.sha256),
-            records=int(file.records),
-            job_id=str(job.job_id),
+            bytes=file.bytes,
+            sha256=file.sha256,
+            records=file.records,
+            job_id=job.job_id,
             window_start=job.window_start.isoformat(),
             window_end=job.window_end.isoformat(),
         )

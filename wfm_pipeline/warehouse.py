@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.transforms import (
     ADHERENCE_DAILY_SCHEMA,
     ADHERENCE_EXCEPTIONS_SCHEMA,
@@ -93,7 +94,7 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 
-class SliceWriteError(RuntimeError):
+class SliceWriteError(PipelineError):
     """Rows could not replace a slice; the transaction was rolled back and the old slice is intact."""
 
 
@@ -120,11 +121,11 @@ def claim_source(connection: duckdb.DuckDBPyConnection, source: str) -> None:
         raise SourceMismatchError(
             f"the warehouse {catalog} holds rows from {row[0]!r} and these come from {source!r}; they are "
             "never mixed. Give the other source its own warehouse and data directory (WFM_DUCKDB_PATH and "
-            "WFM_DATA_DIR, e.g. data-sandbox/ for the sandbox)"
+            "WFM_DATA_DIR, e.g. data-sandbox/ for the sandbox); nothing was written"
         )
 
 
-class WarehouseFileError(RuntimeError):
+class WarehouseFileError(PipelineError):
     """The warehouse file cannot be opened for writing (a directory, not DuckDB, unreadable, locked)."""
 
 
@@ -135,7 +136,10 @@ LOCK_WAIT_SECONDS = 120.0
 _DUCKDB_MAGIC = (8, b"DUCK")
 # Never fetch or load extensions behind our back: given a SQLite file, DuckDB would try to download its
 # sqlite scanner (and hang without network) instead of saying the file is not a DuckDB database.
-_CONNECTION_DEFAULTS = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+CONNECTION_DEFAULTS: Mapping[str, Any] = {
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+}
 
 
 def _check_is_duckdb(path: Path) -> None:
@@ -170,7 +174,7 @@ def connect(path: Path, config: Mapping[str, Any] | None = None) -> duckdb.DuckD
     while True:
         try:
             return duckdb.connect(
-                str(path), read_only=False, config={**_CONNECTION_DEFAULTS, **(config or {})}
+                str(path), read_only=False, config={**CONNECTION_DEFAULTS, **(config or {})}
             )
         except duckdb.Error as exc:
             locked = "lock" in str(exc).lower()
@@ -302,12 +306,23 @@ def read_slice(
         f"SELECT {', '.join(columns)} FROM {spec.sql_name(connection)} "
         f"WHERE {SLICE_COLUMN} BETWEEN DATE '{low}' AND DATE '{high}' ORDER BY {order}"
     )
-    return pl.DataFrame(relation).cast(dict(spec.columns))
+    return pl.DataFrame(relation).cast(pl.Schema(spec.columns))
 
 
-def count_slice(connection: duckdb.DuckDBPyConnection, spec: TableSpec, first: date, last: date) -> int:
-    row = connection.execute(
-        f"SELECT count(*) FROM {spec.sql_name(connection)} WHERE {SLICE_COLUMN} BETWEEN ? AND ?",
-        [first, last],
-    ).fetchone()
+def count_slice(
+    connection: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    first: date,
+    last: date,
+    distinct: Sequence[str] = (),
+) -> int:
+    """Rows of one table with ``local_date`` in [first, last]; with ``distinct`` (some of the table's
+    columns), the distinct combinations of those columns instead."""
+    unknown = [column for column in distinct if column not in spec.columns]
+    if unknown:  # column names reach the SQL text: only the table's own are accepted
+        raise ValueError(f"{spec.qualified_name} has no column(s) {unknown}")
+    rows = f"FROM {spec.sql_name(connection)} WHERE {SLICE_COLUMN} BETWEEN ? AND ?"
+    if distinct:
+        rows = f"FROM (SELECT DISTINCT {', '.join(distinct)} {rows})"
+    row = connection.execute(f"SELECT count(*) {rows}", [first, last]).fetchone()
     return int(row[0]) if row else 0

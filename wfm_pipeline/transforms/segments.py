@@ -30,7 +30,7 @@ from wfm_pipeline.transforms.days import UTC_TIMESTAMP, check_known_values, pars
 from wfm_pipeline.transforms.errors import RawRecordError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: the kinds are the constants below
 class StatusRecordKind:
     """One list of status records of an ``AnalyticsUserDetail``: its wire field, and the wire fields of its
     status (the dedupe key besides user and start) with the column each becomes."""

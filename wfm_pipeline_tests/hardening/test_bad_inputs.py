@@ -29,8 +29,7 @@ import polars as pl
 import pytest
 
 from wfm_pipeline import warehouse, wire
-from wfm_pipeline.defs.assets.tables import _parse, _write
-from wfm_pipeline.raw_store import RawFileEntry, RawFileError, RawStore, UnsafePathError
+from wfm_pipeline.defs.assets.tables import pipeline_errors_fail_the_step, write_checked
 from wfm_pipeline.defs.resources import WarehouseResource
 from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
 from wfm_pipeline.fileio import TEMP_MARKER
@@ -42,11 +41,12 @@ from wfm_pipeline.genesys import (
     ManagementUnit,
     NetworkError,
     ResponseTooLargeError,
+    StateFileError,
     UnexpectedResponseError,
     UserDetailsExportRequest,
 )
 from wfm_pipeline.genesys.auth import TokenCache
-from wfm_pipeline.genesys.budget import SharedBudget, StateFileError
+from wfm_pipeline.genesys.budget import SharedBudget
 from wfm_pipeline.genesys.registry import JobRegistry
 from wfm_pipeline.genesys.settings import (
     ENV_CLIENT_ID,
@@ -54,6 +54,7 @@ from wfm_pipeline.genesys.settings import (
     ENV_REGION,
     ENV_SANDBOX_URL,
 )
+from wfm_pipeline.raw_store import RawFileEntry, RawFileError, RawStore, UnsafePathError
 from wfm_pipeline.transforms import (
     ManagementUnitInfo,
     adherence_daily_rows,
@@ -202,6 +203,12 @@ def warehouse_file_not_duckdb(root: Path) -> tuple[Callable[[], object], Refusal
     return open_it, Refusal(dg.Failure, ("WFM_DUCKDB_PATH", str(path), "not a DuckDB database"))
 
 
+def as_step(action: Callable[[], object]) -> object:
+    """``action`` as a table step runs it: the pipeline's errors become the step's ``dg.Failure``."""
+    with pipeline_errors_fail_the_step():
+        return action()
+
+
 def occupancy_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=warehouse.AGENT_OCCUPANCY.columns)
 
@@ -210,10 +217,10 @@ def occupancy_frame() -> pl.DataFrame:
 def warehouse_of_the_sandbox_given_org_rows(root: Path) -> tuple[Callable[[], object], Refusal]:
     resource = WarehouseResource(database=str(root / "warehouse.duckdb"))
     frames = [(warehouse.AGENT_OCCUPANCY, occupancy_frame())]
-    _write(resource, frames, DAY, DAY, "sandbox", lambda connection: [])
+    write_checked(resource, frames, DAY, DAY, "sandbox", lambda connection: [])
 
     def load_org_rows() -> object:
-        return _write(resource, frames, DAY, DAY, "api.mypurecloud.ie", lambda connection: [])
+        return as_step(lambda: write_checked(resource, frames, DAY, DAY, "api.mypurecloud.ie", lambda c: []))
 
     return load_org_rows, Refusal(dg.Failure, ("'sandbox'", "api.mypurecloud.ie", "WFM_DUCKDB_PATH"))
 
@@ -261,7 +268,7 @@ def parse_case(data: bytes, parse: Callable[[bytes], object], *names: str, quara
         store = RawStore(root / "data")
         entry = raw_file(store, "file.json", data)
         moved = ("data/raw/adherence/file.json*", "data/quarantine/*") if quarantined else ()
-        return (lambda: _parse(store, entry, "adherence", parse)), Refusal(
+        return (lambda: as_step(lambda: store.parse(entry, "adherence", parse))), Refusal(
             dg.Failure, (entry.path, *names), moved
         )
 
@@ -405,7 +412,9 @@ def bug_in_a_transform_moves_no_file(root: Path) -> tuple[Callable[[], object], 
     def buggy(data: bytes) -> object:
         return json.loads(data)["no such key"]
 
-    return (lambda: _parse(store, entry, "adherence", buggy)), Refusal(KeyError, ("no such key",))
+    return (lambda: as_step(lambda: store.parse(entry, "adherence", buggy))), Refusal(
+        KeyError, ("no such key",)
+    )
 
 
 # --- HTTP shapes (scripted fake) ---------------------------------------------------------------------

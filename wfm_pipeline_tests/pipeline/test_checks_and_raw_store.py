@@ -9,13 +9,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
+from wfm_pipeline import quality
 from wfm_pipeline.defs import checks
 from wfm_pipeline.raw_store import ADHERENCE, DayManifest, RawFileEntry, RawFileError, RawStore
-from wfm_pipeline.transforms import ROUTING_STATUS_SEGMENTS_SCHEMA, ManagementUnitInfo, day_frame
+from wfm_pipeline.transforms import (
+    ROUTING_STATUS,
+    ROUTING_STATUS_SEGMENTS_SCHEMA,
+    ManagementUnitInfo,
+    day_frame,
+    membership_frame,
+)
 
 DAY = date(2024, 10, 27)  # Europe/Berlin: 25 h
 BERLIN = ManagementUnitInfo(id="mu", time_zone="Europe/Berlin", user_ids=("u1",))
@@ -45,25 +51,25 @@ def segments(rows: list[tuple[datetime, datetime]]) -> pl.DataFrame:
 
 
 def test_overlap_check_flags_overlapping_segments_only() -> None:
-    assert checks.no_overlaps(checks.ROUTING_NO_OVERLAP, segments([(at(8), at(9)), (at(9), at(10))])).passed
-    bad = checks.no_overlaps(checks.ROUTING_NO_OVERLAP, segments([(at(8), at(9)), (at(8, 59), at(10))]))
+    assert quality.no_overlaps(segments([(at(8), at(9)), (at(9), at(10))])).passed
+    bad = quality.no_overlaps(segments([(at(8), at(9)), (at(8, 59), at(10))]))
     assert not bad.passed and bad.metadata["overlaps"] == 1
 
 
 def test_day_total_allows_25_hours_on_the_dst_day_but_not_more() -> None:
     days = day_frame([BERLIN], DAY, DAY)  # 2024-10-26T22:00Z .. 2024-10-27T23:00Z
     full = segments([(at(22, day=26), at(23))])
-    assert checks.day_totals_within_day_length(checks.ROUTING_DAY_TOTAL, full, days).passed
+    assert quality.day_totals_within_day_length(full, days).passed
     doubled = segments([(at(22, day=26), at(23)), (at(10), at(11))])
-    assert not checks.day_totals_within_day_length(checks.ROUTING_DAY_TOTAL, doubled, days).passed
+    assert not quality.day_totals_within_day_length(doubled, days).passed
 
 
 def test_range_and_count_checks() -> None:
     frame = pl.DataFrame({"adherence_percentage": [0.0, 100.0, None]})
-    assert checks.values_in_range(checks.ADHERENCE_IN_RANGE, frame, "adherence_percentage", 0, 100).passed
+    assert quality.values_in_range(frame, "adherence_percentage", 0, 100).passed
     frame = pl.DataFrame({"adherence_percentage": [100.01]})
-    assert not checks.values_in_range(checks.ADHERENCE_IN_RANGE, frame, "adherence_percentage", 0, 100).passed
-    assert not checks.counts_equal(checks.ADHERENCE_ROW_COUNT, 3, 4).passed
+    assert not quality.values_in_range(frame, "adherence_percentage", 0, 100).passed
+    assert not quality.counts_equal(3, 4).passed
 
 
 def test_occupancy_comparison_flags_a_one_minute_difference() -> None:
@@ -86,12 +92,12 @@ def test_occupancy_comparison_flags_a_one_minute_difference() -> None:
         data = [{"interval": "2024-10-27T08:00:00.000Z/2024-10-27T08:30:00.000Z", "metrics": metrics}]
         return {"results": [{"group": {"userId": "u1"}, "data": data}]}
 
-    same = checks.occupancy_matches_aggregates(
-        checks.OCCUPANCY_MATCHES_AGGREGATES, table, [(("u1",), response(1_200_000), "mu")], days, None
+    same = quality.occupancy_matches_aggregates(
+        table, [quality.AggregatesSample(("u1",), response(1_200_000), "mu")], days, None
     )
     assert same.passed and same.metadata["intervals_compared"] == 1
-    off = checks.occupancy_matches_aggregates(
-        checks.OCCUPANCY_MATCHES_AGGREGATES, table, [(("u1",), response(1_140_000), "mu")], days, None
+    off = quality.occupancy_matches_aggregates(
+        table, [quality.AggregatesSample(("u1",), response(1_140_000), "mu")], days, None
     )
     assert not off.passed and off.metadata["mismatched"] == 1
 
@@ -125,13 +131,20 @@ def test_manifests_round_trip_and_missing_days_are_named(tmp_path: Path) -> None
 
 def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
     from wfm_pipeline import warehouse
-    from wfm_pipeline.defs.assets.tables import _write
+    from wfm_pipeline.defs.assets.tables import pipeline_errors_fail_the_step, write_checked
     from wfm_pipeline.defs.resources import WarehouseResource
+
+    def _write(*args):  # type: ignore[no-untyped-def]
+        with pipeline_errors_fail_the_step():
+            return write_checked(*args)
+
+    def no_overlaps(frame: pl.DataFrame) -> checks.CheckOutcome:
+        return checks.outcome(checks.ROUTING_NO_OVERLAP, quality.no_overlaps(frame))
 
     resource = WarehouseResource(database=str(tmp_path / "w.duckdb"))
     good = segments([(at(8), at(9))])
     frames = [(warehouse.ROUTING_STATUS_SEGMENTS, good)]
-    passing = lambda connection: [checks.no_overlaps(checks.ROUTING_NO_OVERLAP, good)]  # noqa: E731
+    passing = lambda connection: [no_overlaps(good)]  # noqa: E731
     assert _write(resource, frames, DAY, DAY, "sandbox", passing)[0].passed
 
     overlapping = segments([(at(10), at(12)), (at(11), at(13))])
@@ -139,7 +152,7 @@ def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
     def evaluate(connection):  # type: ignore[no-untyped-def]
         stored = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
         assert stored.height == 2  # the new rows are visible inside the transaction
-        return [checks.no_overlaps(checks.ROUTING_NO_OVERLAP, stored)]
+        return [no_overlaps(stored)]
 
     with pytest.raises(dg.Failure, match="no_overlapping_segments"):
         _write(resource, [(warehouse.ROUTING_STATUS_SEGMENTS, overlapping)], DAY, DAY, "sandbox", evaluate)
@@ -156,7 +169,7 @@ def _record(start: str, end: str | None, status: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(("open_until", "expected"), [(datetime(2024, 3, 2, 1, tzinfo=UTC), 3), (None, 2)])
-def test_expected_segment_sources_counts_what_the_segment_table_should_hold(
+def test_raw_segment_sources_counts_what_the_segment_table_should_hold(
     tmp_path: Path, open_until: datetime | None, expected: int
 ) -> None:
     first_page = {
@@ -190,11 +203,8 @@ def test_expected_segment_sources_counts_what_the_segment_table_should_hold(
         paths.append(tmp_path / f"page-{index}.json")
         paths[-1].write_text(json.dumps(page))
     unit = ManagementUnitInfo(id="mu", time_zone="UTC", user_ids=("u1",))
-    bounds = {("mu", date(2024, 3, 1)): (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))}
-    with duckdb.connect() as connection:
-        count = checks.expected_segment_sources(
-            connection, paths, "routingStatus", ["routingStatus"], [unit], bounds, open_until
-        )
+    days = day_frame([unit], date(2024, 3, 1), date(2024, 3, 1))  # 2024-03-01T00:00Z .. 2024-03-02T00:00Z
+    count = quality.raw_segment_sources(paths, ROUTING_STATUS, membership_frame([unit]), days, open_until)
     assert count == expected
 
 
@@ -204,12 +214,12 @@ def test_export_windows_must_cover_every_staffed_unit_day_up_to_availability() -
     days = day_frame([BERLIN, empty], DAY, DAY)
     check = checks.USER_DETAILS_DAYS_COVERED
     two_jobs = [(at(22, day=26), at(12)), (at(12), at(23, day=27))]
-    assert checks.days_covered(check, two_jobs, days, [BERLIN, empty], None).passed
+    assert quality.days_covered(two_jobs, days, [BERLIN, empty], None).passed
     gap = [(at(22, day=26), at(12)), (at(12, 1), at(23, day=27))]  # one minute missing
-    missed = checks.days_covered(check, gap, days, [BERLIN, empty], None)
+    missed = checks.outcome(check, quality.days_covered(gap, days, [BERLIN, empty], None))
     assert not missed.passed and missed.metadata["uncovered"].value == ["mu@2024-10-27"]
     # what lies after dataAvailabilityDate could not be exported yet and is not required
     morning = [(at(22, day=26), at(9))]
-    assert checks.days_covered(check, morning, days, [BERLIN], at(9)).passed
-    assert not checks.days_covered(check, morning, days, [BERLIN], at(10)).passed
-    assert not checks.days_covered(check, [], days, [BERLIN], None).passed
+    assert quality.days_covered(morning, days, [BERLIN], at(9)).passed
+    assert not quality.days_covered(morning, days, [BERLIN], at(10)).passed
+    assert not quality.days_covered([], days, [BERLIN], None).passed

@@ -1,0 +1,11 @@
+"""Pure loaders of the table steps: raw store + day range -> typed frames, check inputs and metadata.
+
+No Dagster and no API: a loader reads only the manifests of its days and the raw files they list (the
+manifest carries the organization snapshot). Its errors are ``wfm_pipeline.raw_store.RawDataError``s
+(a ``PipelineError``); a file that does not parse is quarantined before the error is raised.
+"""
+
+from wfm_pipeline.loaders.adherence import AdherenceLoad, load_adherence
+from wfm_pipeline.loaders.user_details import UserDetailsLoad, load_user_details
+
+__all__ = ["AdherenceLoad", "UserDetailsLoad", "load_adherence", "load_user_details"]
