@@ -28,9 +28,9 @@ from wfm_pipeline.genesys import (
     GenesysError,
     PermissionDeniedError,
     ResponseTooLargeError,
+    StateFileError,
     UnexpectedResponseError,
 )
-from wfm_pipeline.genesys.budget import StateFileError
 from wfm_pipeline.genesys.settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION
 
 # Errors a retry cannot cure: the step fails at once instead of spending its retries (and a minute).

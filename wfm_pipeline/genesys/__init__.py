@@ -4,6 +4,7 @@ from wfm_pipeline.genesys.client import GenesysClient
 from wfm_pipeline.genesys.errors import (
     AuthenticationError,
     BadRequestError,
+    BudgetWaitTimeout,
     ConfigurationError,
     ExportJobFailed,
     GenesysError,
@@ -13,7 +14,9 @@ from wfm_pipeline.genesys.errors import (
     RateLimitedError,
     ResponseTooLargeError,
     ServerError,
+    StateFileError,
     UnexpectedResponseError,
+    UnknownRegionError,
 )
 from wfm_pipeline.genesys.files import ExportedFile
 from wfm_pipeline.genesys.metrics import RequestMetrics
@@ -33,6 +36,7 @@ __all__ = [
     "AdherenceExportRequest",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetWaitTimeout",
     "ClientSettings",
     "ConfigurationError",
     "ExportJob",
@@ -50,7 +54,9 @@ __all__ = [
     "RequestMetrics",
     "ResponseTooLargeError",
     "ServerError",
+    "StateFileError",
     "UnexpectedResponseError",
+    "UnknownRegionError",
     "UserDetailsExportRequest",
     "resolve_region",
 ]

@@ -1,4 +1,5 @@
-"""Client-credentials tokens, cached in ``state_dir``, shared by every process of the same client + host.
+"""Client-credentials tokens, cached in ``state_dir``, shared by every process of the same client + host,
+and the httpx auth flow that puts them on requests.
 
 The cache file is created with mode 0600 (never readable by other users) and the token is never logged.
 A file lock makes sure only one process mints a token when the cached one is missing, near expiry or was
@@ -7,19 +8,20 @@ rejected with 401; the others wait for the lock and then read the fresh token fr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from filelock import FileLock
 
 from wfm_pipeline.fileio import atomic_write_bytes
 from wfm_pipeline.genesys.errors import ConfigurationError
+from wfm_pipeline.genesys.keys import stable_key
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class TokenCache:
         lock_timeout: float = 120.0,
     ) -> None:
         directory = private_directory(Path(state_dir) / "tokens")
-        name = hashlib.sha256(f"{client_id}\0{host}".encode()).hexdigest()[:20]
+        name = stable_key(client_id, host, length=20)
         self.path = directory / f"{name}.json"
         self._lock = FileLock(str(directory / f"{name}.lock"), timeout=lock_timeout)
         self._mint = mint
@@ -129,3 +131,19 @@ class TokenCache:
             {"access_token": token.value, "expires_at": token.expires_at, "renew_at": token.renew_at}
         ).encode()
         atomic_write_bytes(self.path, payload, mode=0o600)
+
+
+class ClientCredentialsAuth(httpx.Auth):
+    """Bearer token from the shared ``TokenCache``; a 401 has the cache mint a fresh one (once, under its
+    lock, or adopt another process's) and the request is sent once more. A second 401 is the answer."""
+
+    def __init__(self, tokens: TokenCache) -> None:
+        self.tokens = tokens
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self.tokens.get()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:  # expired or revoked
+            request.headers["Authorization"] = f"Bearer {self.tokens.invalidate(token)}"
+            yield request

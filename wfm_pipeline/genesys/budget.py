@@ -14,7 +14,6 @@ Pieces:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import sqlite3
@@ -27,7 +26,8 @@ from pathlib import Path
 from pyrate_limiter import Rate, RateItem, SQLiteBucket
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.errors import GenesysError
+from wfm_pipeline.genesys.errors import BudgetWaitTimeout, StateFileError
+from wfm_pipeline.genesys.keys import stable_key
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +38,9 @@ MIN_RETRY_SLEEP_SECONDS = 0.05
 PAUSE_SLICE_SECONDS = 1.0
 
 
-class BudgetWaitTimeout(GenesysError):
-    """Waited longer than allowed for the shared budget (a stuck pause or a full job-slot table)."""
-
-
 def budget_key(client_id: str, api_host: str) -> str:
-    return hashlib.sha256(f"{client_id}\0{api_host}".encode()).hexdigest()[:20]
+    """Names the budget's (and the limits cache's) files: one budget per client id and API host."""
+    return stable_key(client_id, api_host, length=20)
 
 
 def effective_limit(allowed: int, safety_margin: float) -> int:
@@ -95,10 +92,6 @@ def enable_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
             if "locked" not in str(exc) or attempt == attempts - 1:
                 raise
             time.sleep(0.05)
-
-
-class StateFileError(GenesysError):
-    """A state file in ``state_dir`` cannot be used (corrupt, not SQLite, unreadable)."""
 
 
 def open_state_database(path: Path, *ddl: str) -> sqlite3.Connection:
@@ -182,8 +175,18 @@ class _SharedState:
         with self.transaction() as conn:
             self.put(conn, name, value)
 
+    def count_job_slots(self) -> int:
+        (taken,) = self._conn.execute("SELECT COUNT(*) FROM job_slots").fetchone()
+        return int(taken)
+
     def close(self) -> None:
         self._conn.close()
+
+
+def _bucket_now(bucket: SQLiteBucket) -> int:
+    """The bucket's clock in ms (its own, so every process stamps the shared log the same way)."""
+    now: int = bucket.now()  # type: ignore[no-untyped-call]  # pyrate-limiter leaves now() unannotated
+    return now
 
 
 class SharedBudget:
@@ -362,11 +365,12 @@ class SharedBudget:
                 waited = self._clock() - started
                 continue
             self._sync_rate()
-            item = RateItem(name, bucket.now())
+            item = RateItem(name, _bucket_now(bucket))
             if bucket.put(item):
                 self._maybe_leak(bucket)
                 return waited
             wait_ms = bucket.waiting(item)
+            assert isinstance(wait_ms, int)  # a synchronous bucket answers at once, never an awaitable
             # Sleep until the oldest counted entry leaves the window (a few ms extra keeps us off its edge),
             # never less than MIN_RETRY_SLEEP_SECONDS: an unknown or zero wait (-1/0 from waiting()) must not
             # turn this into a tight loop of file locks and SQLite reads.
@@ -378,7 +382,7 @@ class SharedBudget:
         self._puts_since_leak += 1
         if self._puts_since_leak >= 100:
             self._puts_since_leak = 0
-            bucket.leak(bucket.now())
+            bucket.leak(_bucket_now(bucket))
 
     # --- jobs in flight ---
     def try_acquire_job_slot(self, slot: str) -> bool:
@@ -415,10 +419,9 @@ class SharedBudget:
             conn.execute("DELETE FROM job_slots WHERE slot = ?", (slot,))
 
     def jobs_in_flight(self) -> int:
-        (taken,) = self._state._conn.execute("SELECT COUNT(*) FROM job_slots").fetchone()
-        return int(taken)
+        return self._state.count_job_slots()
 
     def close(self) -> None:
-        self._requests.close()
-        self._submissions.close()
+        self._requests.close()  # type: ignore[no-untyped-call]  # pyrate-limiter leaves close() unannotated
+        self._submissions.close()  # type: ignore[no-untyped-call]  # as above
         self._state.close()

@@ -19,7 +19,7 @@ from wfm_pipeline.genesys.budget import SharedBudget, budget_key
 from wfm_pipeline.genesys.errors import ConfigurationError
 from wfm_pipeline.genesys.files import ExportedFile
 from wfm_pipeline.genesys.jobs import ExportJobs
-from wfm_pipeline.genesys.limits import DiscoveredLimits, LimitsCache, discover, fetch_with
+from wfm_pipeline.genesys.limits import DiscoveredLimits, LimitsCache, LimitsDiscovery
 from wfm_pipeline.genesys.metrics import RequestMetrics
 from wfm_pipeline.genesys.models import (
     AdherenceExportRequest,
@@ -41,11 +41,6 @@ from wfm_pipeline.genesys.windows import (
     split_interval,
     user_details_body,
 )
-
-# Our clock stamps a submission before the server sees it; with variable latency a rolling window measured
-# from our stamps could admit one more than the server's. A little slack on the window absorbs that.
-SUBMISSION_WINDOW_GUARD_SECONDS = 0.5
-
 
 def default_state_dir() -> Path:
     """Per user, never a shared /tmp (the token cache must not sit where others can plant files):
@@ -99,6 +94,15 @@ class GenesysClient:
             max_wait_seconds=s.max_budget_wait_seconds,
             max_pause_seconds=s.max_pause_seconds,
         )
+        self._limits_discovery = (
+            LimitsDiscovery(
+                s,
+                self.budget,
+                LimitsCache(self.state_dir, self.budget.key, max_age_seconds=s.limits_cache_seconds),
+            )
+            if s.discover_limits
+            else None
+        )
         extra: dict[str, Any] = {"sleep": sleep} if sleep else {}
         self._transport = Transport(
             s,
@@ -106,14 +110,9 @@ class GenesysClient:
             self.budget,
             lambda mint: TokenCache(self.state_dir, s.client_id, s.api_host, mint),
             self.metrics,
+            limits=self._limits_discovery,
             **extra,
         )
-        self.limits: DiscoveredLimits | None = None  # what the org reported (None: not yet / nothing)
-        self._limits_cache = LimitsCache(
-            self.state_dir, self.budget.key, max_age_seconds=s.limits_cache_seconds
-        )
-        if s.discover_limits:
-            self._transport.before_first_use = self._discover_limits
         self._registry = JobRegistry(self.state_dir)
         self._jobs = ExportJobs(self._transport, self._registry, self.state_dir, **extra)
 
@@ -136,39 +135,14 @@ class GenesysClient:
         return self._transport.tokens
 
     # --- limits -------------------------------------------------------------------------------------------
-    def _discover_limits(self) -> None:
-        """Read the org's limits (or the host's cached copy) and size the budget by them (README rules)."""
-
-        def fetch_now() -> DiscoveredLimits:
-            return discover(fetch_with(lambda path: self._transport.request("GET", path)))
-
-        found = self._limits_cache.get_or_discover(fetch_now)
-        if found is None:
-            return
-        self.limits = found
-        s = self.settings
-        quota, window = found.submissions_max, found.submission_window_seconds
-        if quota is not None and window is not None:
-            window += SUBMISSION_WINDOW_GUARD_SECONDS
-            if s.is_configured("submissions_per_window") or s.is_configured("submission_window_seconds"):
-                # The stricter of each part: at most the configured rate and the reported one.
-                quota = min(quota, s.submissions_per_window)
-                window = max(window, s.submission_window_seconds)
-        concurrent = found.concurrent_jobs_max
-        if concurrent is not None and s.is_configured("max_jobs_in_flight"):
-            concurrent = min(concurrent, s.max_jobs_in_flight)
-        self.budget.apply_limits(
-            token_allowed=found.token_allowed,
-            token_window_seconds=found.token_window_seconds(s.requests_per_window),
-            submissions_per_window=quota,
-            submission_window_seconds=window,
-            max_jobs_in_flight=concurrent,
-        )
+    @property
+    def limits(self) -> DiscoveredLimits | None:
+        """What the org reported (None: not discovered yet, discovery off or failed, nothing reported)."""
+        return self._limits_discovery.found if self._limits_discovery is not None else None
 
     @property
     def max_jobs_in_flight(self) -> int:
-        """Job slots in force: the setting, or the org's reported cap once discovered."""
-        self._transport.prepare()
+        """Job slots in force: the setting, or the org's reported cap once discovered (a plain read)."""
         return self.budget.max_jobs_in_flight
 
     # --- discovery ------------------------------------------------------------------------------------------
@@ -274,7 +248,7 @@ class GenesysClient:
             in_flight.popleft()
             jobs.append(finished)
 
-        self._transport.prepare()  # slots are sized by the discovered limits
+        self._transport.apply_org_limits()  # slots are sized by the discovered limits
         try:
             for kind, body, cut in bodies:
                 key = self._jobs.key_for(kind, body)  # type: ignore[arg-type]

@@ -44,6 +44,18 @@ class ConfigurationError(GenesysError):
     """Settings are incomplete or contradictory (raised before any request)."""
 
 
+class UnknownRegionError(ConfigurationError):
+    """The region is neither an SDK region name nor a known Genesys Cloud domain."""
+
+
+class StateFileError(GenesysError):
+    """A state file in ``state_dir`` cannot be used (corrupt, not SQLite, unreadable)."""
+
+
+class BudgetWaitTimeout(GenesysError):
+    """Waited longer than allowed for the shared budget (a stuck pause or a full job-slot table)."""
+
+
 class AuthenticationError(GenesysError):
     """The OAuth client id/secret were rejected or a token stopped working (401)."""
 

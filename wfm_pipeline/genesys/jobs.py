@@ -149,7 +149,7 @@ class ExportJobs:
         return job_key(kind, body, self.settings.client_id, self.settings.api_host)
 
     def start(self, kind: ExportKind, body: dict[str, Any], left_out: LeftOut | None = None) -> ExportJob:
-        self.transport.prepare()  # job slots are sized by the discovered limits
+        self.transport.apply_org_limits()  # job slots are sized by the discovered limits
         key = self.key_for(kind, body)
         window_start, window_end = _window_of(kind, body)
         # The slot is taken before the key's file lock, never while holding it: a process waiting for a slot

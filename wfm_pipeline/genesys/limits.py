@@ -1,6 +1,8 @@
 """Limits discovery: what the org reports at ``GET /api/v2/organizations/limits/namespaces/{namespace}``.
 
-Read lazily on a client's first use, once per client, and cached in ``state_dir/limits/`` for
+Read once per client by ``LimitsDiscovery``, which the client gives its transport: the transport applies it
+before its first budgeted request (``Transport.apply_org_limits``, also called before the first job slot),
+so the budget is sized by the org's figures before anything is spent. Cached in ``state_dir/limits/`` for
 ``limits_cache_seconds`` so several processes on one host do not each fetch it (a file lock makes one
 process fetch while the others wait and read its answer).
 
@@ -21,23 +23,25 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import httpx
 from filelock import FileLock
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.budget import RateLimitHeaders
+from wfm_pipeline.fileio import atomic_write_bytes
+from wfm_pipeline.genesys.budget import RateLimitHeaders, SharedBudget
 from wfm_pipeline.genesys.errors import (
     AuthenticationError,
     GenesysError,
     NotFoundError,
     PermissionDeniedError,
 )
+from wfm_pipeline.genesys.settings import ClientSettings
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,9 @@ JOB_NAMESPACES = ("analytics", "historical.adherence")
 # A derived server window outside these bounds means inconsistent figures: keep the configured window.
 MIN_TOKEN_WINDOW_SECONDS = 0.01
 MAX_TOKEN_WINDOW_SECONDS = 3600.0
+# Our clock stamps a submission before the server sees it; with variable latency a rolling window measured
+# from our stamps could admit one more than the server's. A little slack on the window absorbs that.
+SUBMISSION_WINDOW_GUARD_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ def discover(fetch: FetchNamespace) -> DiscoveredLimits:
     return limits
 
 
-def fetch_with(request: Callable[[str], Any]) -> FetchNamespace:
+def fetch_with(request: Callable[[str], httpx.Response]) -> FetchNamespace:
     """A ``FetchNamespace`` over ``request(path) -> httpx.Response``: 403/404 -> None, other errors raise."""
 
     def fetch(namespace: str) -> tuple[list[Any], Mapping[str, str]] | None:
@@ -194,7 +201,47 @@ class LimitsCache:
                 # A transient failure: use the configured settings now, let the next client try again.
                 logger.warning("limits discovery failed (%s); using the configured budget", exc)
                 return None
-            partial = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
-            partial.write_text(found.to_json())
-            partial.replace(self.path)
+            atomic_write_bytes(self.path, found.to_json().encode())
             return found
+
+
+class LimitsDiscovery:
+    """The org's limits, read once per client (or taken from the host's cache) and applied to its budget.
+    Explicit settings of the job throttles cap what is reported (README "Budget rules")."""
+
+    def __init__(self, settings: ClientSettings, budget: SharedBudget, cache: LimitsCache) -> None:
+        self._settings = settings
+        self._budget = budget
+        self._cache = cache
+        self._started = False
+        self.found: DiscoveredLimits | None = None  # what the org reported (None: not yet / nothing)
+
+    def apply_once(self, request: Callable[[str], httpx.Response]) -> None:
+        """Discover through ``request(path)`` and size the budget, the first time only: marked as done
+        before fetching, so the fetch's own budgeted requests (and a failed discovery) do not repeat it."""
+        if self._started:
+            return
+        self._started = True
+        self.found = self._cache.get_or_discover(lambda: discover(fetch_with(request)))
+        if self.found is not None:
+            self._apply(self.found)
+
+    def _apply(self, found: DiscoveredLimits) -> None:
+        s = self._settings
+        quota, window = found.submissions_max, found.submission_window_seconds
+        if quota is not None and window is not None:
+            window += SUBMISSION_WINDOW_GUARD_SECONDS
+            if s.is_configured("submissions_per_window") or s.is_configured("submission_window_seconds"):
+                # The stricter of each part: at most the configured rate and the reported one.
+                quota = min(quota, s.submissions_per_window)
+                window = max(window, s.submission_window_seconds)
+        concurrent = found.concurrent_jobs_max
+        if concurrent is not None and s.is_configured("max_jobs_in_flight"):
+            concurrent = min(concurrent, s.max_jobs_in_flight)
+        self._budget.apply_limits(
+            token_allowed=found.token_allowed,
+            token_window_seconds=found.token_window_seconds(s.requests_per_window),
+            submissions_per_window=quota,
+            submission_window_seconds=window,
+            max_jobs_in_flight=concurrent,
+        )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wfm_pipeline.genesys.errors import UnknownRegionError
+
 # SDK enum name -> domain. Order follows the SDK table so error messages list regions predictably.
 REGION_DOMAINS: dict[str, str] = {
     "us_east_1": "mypurecloud.com",
@@ -29,10 +31,6 @@ REGION_DOMAINS: dict[str, str] = {
     "ap_northeast_2": "apne2.pure.cloud",
     "ap_northeast_3": "apne3.pure.cloud",
 }
-
-
-class UnknownRegionError(ValueError):
-    """The region is neither an SDK region name nor a known Genesys Cloud domain."""
 
 
 @dataclass(frozen=True)

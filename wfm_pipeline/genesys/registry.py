@@ -6,7 +6,6 @@ restarted process finds the job it (or a killed sibling) submitted and resumes i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -15,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from wfm_pipeline.genesys.budget import open_state_database
+from wfm_pipeline.genesys.keys import stable_key
 
 DOWNLOADED = "Downloaded"  # registry-only status: every file of the job is on disk
 
 
 def job_key(kind: str, body: dict[str, Any], client_id: str, host: str) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{kind}\0{canonical}\0{client_id}\0{host}".encode()).hexdigest()[:32]
+    return stable_key(kind, canonical, client_id, host, length=32)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""Retry policy: which outcomes are retried and how long to wait before the next attempt.
+"""Retry policy and loop: which outcomes are retried, how long to wait before the next attempt, and the
+loop that sends one logical request until it gets a final answer.
 
 A small explicit policy instead of tenacity/stamina: the wait after a 429 is not a local sleep but a shared
-pause written to the budget (every process honours it), each attempt must re-enter the budget, and a 401 is
-retried exactly once after a token refresh. A library would only contribute the attempt counter, while the
-policy below stays a pure function that unit tests can pin down.
+pause written to the budget (every process honours it; the loop's ``wait`` callback decides), each attempt
+re-enters the budget (the attempt itself does), and a 401 is repeated once after a token refresh by the auth
+flow (``auth.ClientCredentialsAuth``), inside one attempt. A library would only contribute the attempt
+counter, while the policy below stays a pure function that unit tests can pin down.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
+
+from wfm_pipeline import wire
+from wfm_pipeline.genesys.metrics import RequestMetrics
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Statuses whose Retry-After we honour (the SDK's urllib3 default set is 413/429/503; 413 is never transient
@@ -61,7 +66,7 @@ class RetryPolicy:
 
         A small floor keeps even an unlucky draw from becoming a tight loop.
         """
-        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(0, attempt - 1))
+        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2.0 ** max(0, attempt - 1))
         return max(0.05 * self.backoff_base_seconds, ceiling * self.random())
 
     def delay(self, attempt: int, status: int | None, retry_after: float | None) -> float:
@@ -82,3 +87,60 @@ def is_retryable_status(status: int) -> bool:
 def is_retryable_exception(exc: Exception) -> bool:
     """Timeouts and dropped/refused connections; not programming errors such as invalid URLs."""
     return isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True)
+class NetworkFailure:
+    """The network error that ended a retry loop, and how many attempts were made."""
+
+    error: httpx.HTTPError
+    attempts: int
+    retryable: bool  # False: not worth a retry (e.g. an unsupported URL), given up at once
+
+
+# Waits out ``delay`` seconds after a retryable outcome: ``status`` is the response's, None after a network
+# error (the transport pauses the shared budget after a 429 and sleeps otherwise).
+WaitBeforeRetry = Callable[[int | None, float], None]
+
+
+def _attempt(send: Callable[[], httpx.Response]) -> httpx.Response | httpx.HTTPError:
+    try:
+        return send()
+    except httpx.HTTPError as exc:
+        return exc
+
+
+def send_with_retries(
+    send: Callable[[], httpx.Response],
+    policy: RetryPolicy,
+    metrics: RequestMetrics,
+    *,
+    wait: WaitBeforeRetry,
+    clock: Callable[[], float],
+) -> httpx.Response | NetworkFailure:
+    """Call ``send`` until its response is not retryable (returned, 2xx or not), the policy gives up (the last
+    response, or the last network error as a ``NetworkFailure``) or a network error is not retryable.
+    Counts ``retries`` and ``throttled`` (every 429 received) in ``metrics``."""
+    started = clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        outcome = _attempt(send)
+        if isinstance(outcome, httpx.HTTPError):
+            if not is_retryable_exception(outcome):
+                return NetworkFailure(outcome, attempt, retryable=False)
+            status, delay = None, policy.backoff(attempt)
+        else:
+            status = outcome.status_code
+            if not is_retryable_status(status):
+                return outcome
+            if status == 429:
+                metrics.throttled += 1
+            retry_after = parse_retry_after(outcome.headers.get(wire.HEADER_RETRY_AFTER))
+            delay = policy.delay(attempt, status, retry_after)
+        if not policy.should_retry(attempt, clock() - started, delay):
+            if isinstance(outcome, httpx.HTTPError):
+                return NetworkFailure(outcome, attempt, retryable=True)
+            return outcome
+        metrics.retries += 1
+        wait(status, delay)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from wfm_pipeline import wire
 from wfm_pipeline.genesys.errors import ConfigurationError
-from wfm_pipeline.genesys.regions import UnknownRegionError, resolve_region
+from wfm_pipeline.genesys.regions import resolve_region
 
 ENV_CLIENT_ID = "GENESYSCLOUD_OAUTHCLIENT_ID"
 ENV_CLIENT_SECRET = "GENESYSCLOUD_OAUTHCLIENT_SECRET"
@@ -129,7 +129,7 @@ class ClientSettings:
 
     def is_configured(self, name: str) -> bool:
         """True when ``name`` differs from its default (a user's explicit choice caps discovered limits)."""
-        return getattr(self, name) != _DEFAULTS[name]
+        return bool(getattr(self, name) != _DEFAULTS[name])
 
     @property
     def api_host(self) -> str:
@@ -141,21 +141,19 @@ class ClientSettings:
         return SANDBOX_SOURCE if self.sandbox else self.api_host
 
     def with_overrides(self, **changes: object) -> ClientSettings:
+        # Keyword overrides of fields of mixed types: mypy cannot type them (an unknown name is a TypeError).
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def for_region(cls, region: str, client_id: str, client_secret: str, **options: object) -> ClientSettings:
-        try:
-            resolved = resolve_region(region)
-        except UnknownRegionError as exc:
-            raise ConfigurationError(str(exc)) from exc
+        resolved = resolve_region(region)  # UnknownRegionError is a ConfigurationError
         return cls(
             client_id=client_id,
             client_secret=client_secret,
             api_base_url=resolved.api_base_url,
             login_base_url=resolved.login_base_url,
             api_base_url_source=f"region {region!r}",
-            **options,  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]  # field overrides of mixed types, as in with_overrides
         )
 
     @classmethod
@@ -167,7 +165,7 @@ class ClientSettings:
             client_id_source="the sandbox default credentials",
             client_secret_source="the sandbox default credentials",
             sandbox=True,
-            **options,  # type: ignore[arg-type]
+            **options,  # type: ignore[arg-type]  # field overrides of mixed types, as in with_overrides
         )
 
     @classmethod

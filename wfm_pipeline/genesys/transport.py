@@ -1,16 +1,24 @@
-"""Every HTTP exchange with Genesys: budget, token, retries, error mapping and accounting in one place."""
+"""Every HTTP exchange with Genesys, composed of small pieces:
+
+- ``ClientCredentialsAuth`` (auth.py): the bearer token and the one repeat after a 401, an httpx auth flow;
+- ``_Accounting`` (here): an auth flow around it that admits each wire request through the shared budget
+  (when the call is budgeted), counts it and shows the budget every response's ``inin-ratelimit-*``;
+- ``send_with_retries`` (retry.py): the retry loop and its policy; the 429 pause goes to the shared budget;
+- ``error_for_response`` / ``token_error`` / ``Transport._network_error`` (here): the error mapping;
+- ``Transport._exchange``: one send, its body streamed and capped at ``max_response_bytes``;
+- ``LimitsDiscovery`` (limits.py), given by the client: applied before the first budgeted request.
+"""
 
 from __future__ import annotations
 
-import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import httpx
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.auth import TokenCache
+from wfm_pipeline.genesys.auth import ClientCredentialsAuth, TokenCache, TokenMinter
 from wfm_pipeline.genesys.budget import SharedBudget
 from wfm_pipeline.genesys.errors import (
     AuthenticationError,
@@ -24,14 +32,10 @@ from wfm_pipeline.genesys.errors import (
     ServerError,
     missing_permissions_from,
 )
+from wfm_pipeline.genesys.limits import LimitsDiscovery
 from wfm_pipeline.genesys.metrics import RequestMetrics
 from wfm_pipeline.genesys.responses import ResponseBody, correlation_id_of
-from wfm_pipeline.genesys.retry import (
-    RetryPolicy,
-    is_retryable_exception,
-    is_retryable_status,
-    parse_retry_after,
-)
+from wfm_pipeline.genesys.retry import NetworkFailure, RetryPolicy, send_with_retries
 from wfm_pipeline.genesys.settings import ClientSettings
 
 USER_AGENT = "wfm-pipeline (httpx)"
@@ -113,19 +117,64 @@ def token_error(response: httpx.Response, settings: ClientSettings) -> Authentic
     )
 
 
+# Admits one wire request through the shared budget; returns the seconds it waited.
+Admission = Callable[[], float]
+
+
+class _Accounting(httpx.Auth):
+    """The wire requests of one attempt, as the inner flow produces them (the first and, after a 401, its
+    repeat): each waits for ``admit`` (budgeted calls) and is counted; each response shows ``observe`` its
+    headers. A repeat counts as a retry."""
+
+    def __init__(
+        self,
+        inner: httpx.Auth,
+        metrics: RequestMetrics,
+        admit: Admission | None,
+        observe: Callable[[httpx.Headers], None] | None,
+    ) -> None:
+        self._inner = inner
+        self._metrics = metrics
+        self._admit = admit
+        self._observe = observe
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self._count_admitted()  # before the inner flow: a token is taken after the budget wait, not before
+        flow = self._inner.sync_auth_flow(request)
+        outgoing = next(flow)
+        while True:
+            response = yield outgoing
+            if self._observe is not None:
+                self._observe(response.headers)
+            try:
+                outgoing = flow.send(response)
+            except StopIteration:
+                return
+            self._metrics.retries += 1
+            self._count_admitted()
+
+    def _count_admitted(self) -> None:
+        if self._admit is not None:
+            self._metrics.waited_seconds += self._admit()
+        self._metrics.requests += 1
+
+
 class Transport:
     def __init__(
         self,
         settings: ClientSettings,
         http: httpx.Client,
         budget: SharedBudget,
-        tokens_factory: Callable[[Callable[[], tuple[str, float]]], TokenCache],
+        tokens_factory: Callable[[TokenMinter], TokenCache],
         metrics: RequestMetrics,
         *,
+        limits: LimitsDiscovery | None = None,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``tokens_factory`` builds the token cache around this transport's minting call; ``limits``, when
+        given, is applied before the first budgeted request (``apply_org_limits``)."""
         self.settings = settings
         self.http = http
         self.budget = budget
@@ -137,36 +186,28 @@ class Transport:
             backoff_cap_seconds=settings.backoff_cap_seconds,
             retry_after_cap_seconds=settings.max_pause_seconds,
         )
+        self._limits = limits
         self._sleep = sleep
         self._clock = clock
         self.tokens = tokens_factory(self._mint_token)
-        # Run once, before the first API request or job slot (limits discovery; see GenesysClient).
-        self.before_first_use: Callable[[], None] | None = None
+        self.auth = ClientCredentialsAuth(self.tokens)
+        self._client_credentials = httpx.BasicAuth(settings.client_id, settings.client_secret)
 
-    def prepare(self) -> None:
-        """Run the one-time ``before_first_use`` hook (cleared first, so its own requests do not recurse)."""
-        hook, self.before_first_use = self.before_first_use, None
-        if hook is not None:
-            hook()
-
-    def _wait(self, seconds: float) -> None:
-        self.metrics.waited_seconds += seconds
-        self._sleep(seconds)
+    def apply_org_limits(self) -> None:
+        """Size the budget by the org's reported limits, the first time only (no-op without discovery).
+        Every budgeted request calls it; call it before taking job slots, which are sized by it."""
+        if self._limits is not None:
+            self._limits.apply_once(lambda path: self.request("GET", path))
 
     # --- OAuth --------------------------------------------------------------------------------------------
     def _mint_token(self) -> tuple[str, float]:
-        credentials = f"{self.settings.client_id}:{self.settings.client_secret}".encode()
-        headers = {
-            "Authorization": "Basic " + base64.b64encode(credentials).decode("ascii"),
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-        response = self._send_with_retries(
+        response = self._send(
             "POST",
             self.settings.login_base_url + wire.TOKEN_PATH,
-            headers=headers,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
             content=b"grant_type=client_credentials",
-            budgeted=False,
-            authenticated=False,
+            auth=self._client_credentials,
+            admit=None,
         )
         if response.status_code != 200:
             raise token_error(response, self.settings)
@@ -188,19 +229,15 @@ class Transport:
         budgeted: bool = True,
         submission: bool = False,
     ) -> httpx.Response:
-        """Send one logical request; returns a 2xx response or raises a typed GenesysError."""
+        """Send one logical request; returns a 2xx response or raises a typed GenesysError. Unauthenticated
+        and unbudgeted: presigned download URLs (they carry their own signature; no token may leak there)."""
+        admit: Admission | None = None
         if budgeted:
-            self.prepare()
+            self.apply_org_limits()
+            admit = self.budget.acquire_submission if submission else self.budget.acquire_request
         url = path_or_url if "://" in path_or_url else self.settings.api_base_url + path_or_url
-        response = self._send_with_retries(
-            method,
-            url,
-            json=json,
-            params=params,
-            authenticated=authenticated,
-            budgeted=budgeted,
-            submission=submission,
-        )
+        auth = self.auth if authenticated else None
+        response = self._send(method, url, json=json, params=params, auth=auth, admit=admit)
         if response.is_success:
             return response
         raise error_for_response(response, self.settings)
@@ -209,30 +246,55 @@ class Transport:
         """``request`` and its JSON body (``UnexpectedResponseError`` naming the endpoint if not JSON)."""
         return ResponseBody.of(self.request(method, path_or_url, **options))
 
-    def _send_once(
+    def _send(
         self,
         method: str,
         url: str,
         *,
-        headers: Mapping[str, str],
-        json: Any,
-        content: bytes | None,
-        params: Mapping[str, Any] | None,
+        auth: httpx.Auth | None,
+        admit: Admission | None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
-        """One exchange, the body read in full but never past ``max_response_bytes`` decoded bytes (so a
-        huge or decompression-bomb body fails fast instead of filling memory)."""
-        request = self.http.build_request(
-            method, url, headers=headers, json=json, content=content, params=params
+        """The first non-retryable response (2xx or error); NetworkError when the network keeps failing."""
+        accounting = _Accounting(
+            auth or httpx.Auth(), self.metrics, admit, self.budget.observe if admit is not None else None
         )
+        send_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+
+        def attempt() -> httpx.Response:
+            request = self.http.build_request(
+                method, url, headers=send_headers, json=json, content=content, params=params
+            )
+            return self._exchange(request, accounting)
+
+        def wait(status: int | None, delay: float) -> None:
+            if status == 429 and admit is not None:
+                # The token's budget is spent for everyone: pause all processes; our next admission waits.
+                self.budget.pause(delay)
+            else:
+                self.metrics.waited_seconds += delay
+                self._sleep(delay)
+
+        outcome = send_with_retries(attempt, self.policy, self.metrics, wait=wait, clock=self._clock)
+        if isinstance(outcome, NetworkFailure):
+            raise self._network_error(method, url, outcome) from outcome.error
+        return outcome
+
+    def _exchange(self, request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
+        """One attempt, the body read in full but never past ``max_response_bytes`` decoded bytes (so a
+        huge or decompression-bomb body fails fast instead of filling memory)."""
         cap = self.settings.max_response_bytes
-        streamed = self.http.send(request, stream=True)
+        streamed = self.http.send(request, auth=auth, stream=True)
         try:
             body = bytearray()
             for chunk in streamed.iter_bytes():
                 body += chunk
                 if len(body) > cap:
                     raise ResponseTooLargeError(
-                        f"{method} {request.url.path}: the response exceeds {cap:,} bytes "
+                        f"{request.method} {request.url.path}: the response exceeds {cap:,} bytes "
                         "(ClientSettings.max_response_bytes); nothing was kept. Raise the setting if the "
                         "server is right, or lower the request's window or page size.",
                         status=streamed.status_code,
@@ -250,7 +312,13 @@ class Transport:
             extensions=streamed.extensions,
         )
 
-    def _network_error(self, method: str, url: str, detail: str) -> NetworkError:
+    def _network_error(self, method: str, url: str, failure: NetworkFailure) -> NetworkError:
+        exc = failure.error
+        detail = (
+            f"{type(exc).__name__} ({exc}) after {failure.attempts} attempts"
+            if failure.retryable
+            else repr(exc)
+        )
         target = httpx.URL(url)
         origin = f"{target.scheme}://{target.netloc.decode()}"
         where = ""
@@ -259,70 +327,3 @@ class Transport:
         elif target.host == httpx.URL(self.settings.login_base_url).host:
             where = f" (the login address comes from {self.settings.api_base_url_source})"
         return NetworkError(f"{method} {target.path}: could not reach {origin}{where}: {detail}")
-
-    def _send_with_retries(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        json: Any = None,
-        content: bytes | None = None,
-        params: Mapping[str, Any] | None = None,
-        authenticated: bool,
-        budgeted: bool,
-        submission: bool = False,
-    ) -> httpx.Response:
-        """The first non-retryable response (2xx or error); NetworkError when the network keeps failing."""
-        started = self._clock()
-        attempt = 0
-        refreshed_after_401 = False
-        while True:
-            attempt += 1
-            if budgeted:
-                waited = self.budget.acquire_submission() if submission else self.budget.acquire_request()
-                self.metrics.waited_seconds += waited
-            send_headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
-            token = self.tokens.get() if authenticated else None
-            if token is not None:
-                send_headers["Authorization"] = f"Bearer {token}"
-            self.metrics.requests += 1
-            try:
-                response = self._send_once(
-                    method, url, headers=send_headers, json=json, content=content, params=params
-                )
-            except httpx.HTTPError as exc:
-                if not is_retryable_exception(exc):
-                    raise self._network_error(method, url, repr(exc)) from exc
-                delay = self.policy.backoff(attempt)
-                if not self.policy.should_retry(attempt, self._clock() - started, delay):
-                    raise self._network_error(
-                        method, url, f"{type(exc).__name__} ({exc}) after {attempt} attempts"
-                    ) from exc
-                self.metrics.retries += 1
-                self._wait(delay)
-                continue
-            if budgeted:
-                self.budget.observe(response.headers)
-            status = response.status_code
-            if status == 401 and authenticated and not refreshed_after_401 and token is not None:
-                # Expired or revoked: mint once (or pick up another process's fresh token) and repeat.
-                refreshed_after_401 = True
-                self.tokens.invalidate(token)
-                self.metrics.retries += 1
-                attempt -= 1  # the refresh is not a failure of the retry budget
-                continue
-            if not is_retryable_status(status):
-                return response
-            if status == 429:
-                self.metrics.throttled += 1
-            retry_after = parse_retry_after(response.headers.get(wire.HEADER_RETRY_AFTER))
-            delay = self.policy.delay(attempt, status, retry_after)
-            if not self.policy.should_retry(attempt, self._clock() - started, delay):
-                return response
-            self.metrics.retries += 1
-            if status == 429 and budgeted:
-                # The token's budget is spent for everyone: pause all processes; our next acquire waits.
-                self.budget.pause(delay)
-            else:
-                self._wait(delay)

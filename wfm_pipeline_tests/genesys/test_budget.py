@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from wfm_pipeline.genesys import BudgetWaitTimeout
 from wfm_pipeline.genesys.budget import (
-    BudgetWaitTimeout,
     RateLimitHeaders,
     SharedBudget,
     effective_limit,

@@ -10,11 +10,19 @@ from typing import Any
 import httpx
 import pytest
 
-from wfm_pipeline.genesys import AdherenceExportRequest, ClientSettings, ConfigurationError, GenesysClient
-from wfm_pipeline.genesys.client import SUBMISSION_WINDOW_GUARD_SECONDS
-from wfm_pipeline_tests.genesys.fake_genesys import FakeGenesys, error
+from wfm_pipeline.genesys import (
+    AdherenceExportRequest,
+    BudgetWaitTimeout,
+    ClientSettings,
+    GenesysClient,
+    ManagementUnit,
+)
+from wfm_pipeline.genesys.budget import SharedBudget
+from wfm_pipeline.genesys.limits import SUBMISSION_WINDOW_GUARD_SECONDS, LimitsCache, LimitsDiscovery
+from wfm_pipeline_tests.genesys.fake_genesys import BU_ID, MU_ID, FakeGenesys, error
 
 LIMITS = "/api/v2/organizations/limits/namespaces/"
+BULK = "/api/v2/workforcemanagement/adherence/historical/bulk"
 
 
 def entities(**values: float) -> dict[str, Any]:
@@ -90,12 +98,66 @@ def test_explicit_job_settings_cap_the_reported_limits(tmp_path: Path) -> None:
 def test_job_slots_are_sized_by_discovery_before_the_first_submission(tmp_path: Path) -> None:
     fake = FakeGenesys()
     script_limits(fake, rate=300, allowed=300, quota=60, window=3600, concurrent=2)
-    with make_client(fake, tmp_path) as client:
-        units = client.management_units()
+    with make_client(fake, tmp_path, max_budget_wait_seconds=0.5, max_pause_seconds=0.5) as client:
+        other_process = SharedBudget(tmp_path, client.budget.key)
+        assert other_process.try_acquire_job_slot("theirs-1") and other_process.try_acquire_job_slot(
+            "theirs-2"
+        )
+        unit = ManagementUnit(MU_ID, "One", BU_ID, "UTC")  # no API call before the export
+        with pytest.raises(BudgetWaitTimeout):
+            client.run_export(
+                AdherenceExportRequest([unit], date(2024, 1, 1), date(2024, 1, 6)), tmp_path / "o"
+            )
+        assert fake.count("POST", BULK) == 0  # the org's cap of 2 was in force before our first slot
         assert client.max_jobs_in_flight == 2
-        request = AdherenceExportRequest(units[:1], date(2024, 1, 1), date(2024, 1, 22))  # 5-day cores
-        with pytest.raises(ConfigurationError, match="max_jobs_in_flight is 2"):
-            client.start_adherence_exports(request)
+        other_process.close()
+
+
+def test_reported_job_cap_bounds_an_export_with_more_jobs(tmp_path: Path) -> None:
+    fake = FakeGenesys()
+    script_limits(fake, rate=300, allowed=300, quota=60, window=3600, concurrent=2)
+    with make_client(fake, tmp_path) as client:
+        slots_taken: list[int] = []
+
+        def submit(request: httpx.Request) -> httpx.Response:
+            slots_taken.append(client.budget.jobs_in_flight())  # this job's slot included
+            return fake.handle(request)
+
+        fake.script("POST", BULK, *[submit] * 10)
+        unit = ManagementUnit(MU_ID, "One", BU_ID, "UTC")  # no API call before the export
+        client.run_export(
+            AdherenceExportRequest([unit], date(2024, 1, 1), date(2024, 1, 22)), tmp_path / "out"
+        )
+        paths = [request.url.path for request in fake.requests]
+        assert paths.index(BULK) > max(i for i, path in enumerate(paths) if path.startswith(LIMITS))
+        assert client.max_jobs_in_flight == 2
+        assert len(slots_taken) >= 3 and max(slots_taken) == 2  # more jobs than slots, never above the cap
+
+
+def test_reading_the_slot_cap_sends_nothing(tmp_path: Path) -> None:
+    fake = FakeGenesys()
+    with make_client(fake, tmp_path, max_jobs_in_flight=3) as client:
+        assert client.max_jobs_in_flight == 3
+    assert fake.requests == []
+
+
+def test_discovery_applies_once_and_its_own_requests_do_not_repeat_it(tmp_path: Path) -> None:
+    settings = ClientSettings.for_sandbox("http://genesys.test")
+    budget = SharedBudget(tmp_path, "k")
+    discovery = LimitsDiscovery(settings, budget, LimitsCache(tmp_path, "k", max_age_seconds=300))
+    fetched: list[str] = []
+
+    def request(path: str) -> httpx.Response:
+        fetched.append(path)
+        discovery.apply_once(request)  # what the transport does before each budgeted request
+        return httpx.Response(200, json=job_limits(quota=6, window=120, concurrent=4))
+
+    discovery.apply_once(request)
+    discovery.apply_once(request)
+    assert len(fetched) == 3  # the three namespaces, once
+    assert discovery.found is not None and budget.max_jobs_in_flight == 4
+    assert budget.submission_window_seconds == pytest.approx(120 + SUBMISSION_WINDOW_GUARD_SECONDS)
+    budget.close()
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+import wfm_pipeline.genesys as genesys
 from wfm_pipeline import wire
-from wfm_pipeline.genesys import ClientSettings, ConfigurationError, resolve_region
-from wfm_pipeline.genesys.regions import UnknownRegionError
+from wfm_pipeline.genesys import (
+    ClientSettings,
+    ConfigurationError,
+    GenesysError,
+    UnknownRegionError,
+    resolve_region,
+)
 from wfm_pipeline.genesys.settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION, ENV_SANDBOX_URL
 
 
@@ -82,3 +88,11 @@ def test_env_unknown_region_is_a_configuration_error_listing_regions() -> None:
 def test_default_region_is_us_east_1() -> None:
     settings = ClientSettings.from_env({ENV_CLIENT_ID: "cid", ENV_CLIENT_SECRET: "sec"})
     assert settings.api_base_url == "https://api.mypurecloud.com"
+
+
+def test_every_exported_error_is_in_the_client_error_tree() -> None:
+    exported = [getattr(genesys, name) for name in genesys.__all__]
+    errors = [item for item in exported if isinstance(item, type) and issubclass(item, Exception)]
+    assert {e.__name__ for e in errors} >= {"BudgetWaitTimeout", "StateFileError", "UnknownRegionError"}
+    assert [e.__name__ for e in errors if not issubclass(e, GenesysError)] == []
+    assert issubclass(UnknownRegionError, ConfigurationError)  # a settings mistake, raised before any request
