@@ -14,7 +14,8 @@ import pytest
 
 from wfm_pipeline import quality
 from wfm_pipeline.defs import checks
-from wfm_pipeline.raw_store import ADHERENCE, DayManifest, RawFileEntry, RawFileError, RawStore
+from wfm_pipeline.loaders import load_user_details
+from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS, DayManifest, RawFileEntry, RawFileError, RawStore
 from wfm_pipeline.transforms import (
     ROUTING_STATUS,
     ROUTING_STATUS_SEGMENTS_SCHEMA,
@@ -168,11 +169,9 @@ def _record(start: str, end: str | None, status: str) -> dict[str, str]:
     return record
 
 
-@pytest.mark.parametrize(("open_until", "expected"), [(datetime(2024, 3, 2, 1, tzinfo=UTC), 3), (None, 2)])
-def test_raw_segment_sources_counts_what_the_segment_table_should_hold(
-    tmp_path: Path, open_until: datetime | None, expected: int
-) -> None:
-    first_page = {
+# Two served pages of one day (2024-03-01, unit "mu" in UTC); the comments say what the segment rules do.
+PAGES = (
+    {
         "userDetails": [
             {
                 "userId": "u1",
@@ -185,8 +184,8 @@ def test_raw_segment_sources_counts_what_the_segment_table_should_hold(
             },
             {"userId": "stranger", "routingStatus": [_record("01T08:00:00.000", "01T09:00:00.000", "IDLE")]},
         ]
-    }
-    second_page = {
+    },
+    {
         "userDetails": [
             {
                 "userId": "u1",
@@ -197,15 +196,54 @@ def test_raw_segment_sources_counts_what_the_segment_table_should_hold(
                 ],
             }
         ]
-    }
+    },
+)
+MARCH_UNIT = ManagementUnitInfo(id="mu", time_zone="UTC", user_ids=("u1",))
+MARCH_FIRST = date(2024, 3, 1)
+
+
+@pytest.mark.parametrize(("open_until", "expected"), [(datetime(2024, 3, 2, 1, tzinfo=UTC), 3), (None, 2)])
+def test_raw_segment_sources_counts_what_the_segment_table_should_hold(
+    tmp_path: Path, open_until: datetime | None, expected: int
+) -> None:
     paths = []
-    for index, page in enumerate((first_page, second_page)):
+    for index, page in enumerate(PAGES):
         paths.append(tmp_path / f"page-{index}.json")
         paths[-1].write_text(json.dumps(page))
-    unit = ManagementUnitInfo(id="mu", time_zone="UTC", user_ids=("u1",))
-    days = day_frame([unit], date(2024, 3, 1), date(2024, 3, 1))  # 2024-03-01T00:00Z .. 2024-03-02T00:00Z
+    unit = MARCH_UNIT
+    days = day_frame([unit], MARCH_FIRST, MARCH_FIRST)  # 2024-03-01T00:00Z .. 2024-03-02T00:00Z
     count = quality.raw_segment_sources(paths, ROUTING_STATUS, membership_frame([unit]), days, open_until)
     assert count == expected
+
+
+def test_user_details_loader_returns_frames_check_inputs_and_metadata(tmp_path: Path) -> None:
+    """The loader alone (no Dagster): its recount agrees with the segments it built, so a record our
+    parser drops (or the loader skips) shows up as a row-count mismatch."""
+    store = RawStore(tmp_path)
+    window = ("2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00")
+    entries = []
+    for index, page in enumerate(PAGES):
+        path = store.files_dir(USER_DETAILS) / f"page-{index}.json"
+        data = json.dumps(page).encode()
+        store.write_file(path, data)
+        entries.append(
+            RawFileEntry(store.relative(path), len(data), hashlib.sha256(data).hexdigest(), 1, "job", *window)
+        )
+    availability = "2024-03-02T01:00:00+00:00"
+    store.write_manifest(
+        DayManifest(USER_DETAILS, MARCH_FIRST, tuple(entries), (MARCH_UNIT,), availability, source="sandbox")
+    )
+    load = load_user_details(store, MARCH_FIRST, MARCH_FIRST)
+    sources = load.routing_status.select("user_id", "status_start_time", "routing_status").n_unique()
+    assert load.checks.raw_routing_sources == sources == 3
+    assert load.checks.raw_presence_sources == load.presence.height == 0
+    assert load.raw_records["routing_status"] == {
+        "records": 8, "open_records": 1, "zero_length_records": 1, "records_of_users_in_no_unit": 1,
+    }  # fmt: skip
+    window_bounds = (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC))
+    assert load.checks.windows == (window_bounds, window_bounds)
+    assert load.checks.available_until == datetime(2024, 3, 2, 1, tzinfo=UTC)
+    assert load.raw_files == tuple(entry.path for entry in entries) and load.source == "sandbox"
 
 
 def test_export_windows_must_cover_every_staffed_unit_day_up_to_availability() -> None:

@@ -89,6 +89,15 @@ def test_a_smaller_new_slice_removes_rows_that_disappeared(database: Path) -> No
     assert table(database).filter(pl.col("local_date") == D2)["user_id"].to_list() == ["u1"]
 
 
+def test_count_slice_counts_rows_or_distinct_combinations_of_the_tables_own_columns(database: Path) -> None:
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert warehouse.count_slice(con, ADHERENCE_DAILY, D1, D2) == 4
+        assert warehouse.count_slice(con, ADHERENCE_DAILY, D1, D2, distinct=("user_id",)) == 2
+        assert warehouse.count_slice(con, ADHERENCE_DAILY, D1, D3, distinct=("user_id", "local_date")) == 6
+        with pytest.raises(ValueError, match="no column"):
+            warehouse.count_slice(con, ADHERENCE_DAILY, D1, D2, distinct=("user_id; DROP TABLE x",))
+
+
 def test_bad_frame_after_delete_rolls_back_every_table(database: Path) -> None:
     before = table(database)
     bad = daily(D2, 99.0).drop("impact_seconds")
