@@ -19,11 +19,13 @@ from wfm_pipeline.genesys.errors import (
     UnknownRegionError,
 )
 from wfm_pipeline.genesys.files import ExportedFile
+from wfm_pipeline.genesys.jobs import JobTimeout
 from wfm_pipeline.genesys.metrics import RequestMetrics
 from wfm_pipeline.genesys.models import (
     AdherenceExportRequest,
     ExportJob,
     ExportResult,
+    JobResult,
     LeftOut,
     ManagementUnit,
     UserDetailsExportRequest,
@@ -45,6 +47,8 @@ __all__ = [
     "ExportedFile",
     "GenesysClient",
     "GenesysError",
+    "JobResult",
+    "JobTimeout",
     "LeftOut",
     "ManagementUnit",
     "NetworkError",

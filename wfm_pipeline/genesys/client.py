@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,14 +15,11 @@ import httpx
 from wfm_pipeline import wire
 from wfm_pipeline.genesys.auth import TokenCache
 from wfm_pipeline.genesys.budget import SharedBudget, budget_key
-from wfm_pipeline.genesys.errors import ConfigurationError
-from wfm_pipeline.genesys.files import ExportedFile
 from wfm_pipeline.genesys.jobs import ExportJobs
 from wfm_pipeline.genesys.limits import DiscoveredLimits, LimitsCache, LimitsDiscovery
 from wfm_pipeline.genesys.metrics import RequestMetrics
 from wfm_pipeline.genesys.models import (
     AdherenceExportRequest,
-    ExportJob,
     ExportResult,
     LeftOut,
     ManagementUnit,
@@ -33,14 +29,9 @@ from wfm_pipeline.genesys.registry import JobRegistry
 from wfm_pipeline.genesys.responses import ResponseBody, api_path
 from wfm_pipeline.genesys.settings import ClientSettings
 from wfm_pipeline.genesys.transport import Transport
-from wfm_pipeline.genesys.windows import (
-    clamp_to_availability,
-    format_utc,
-    parse_utc,
-    plan_adherence_jobs,
-    split_interval,
-    user_details_body,
-)
+from wfm_pipeline.genesys.windows import PlannedJob, plan_adherence_jobs, plan_user_details_jobs
+from wfm_pipeline.timestamps import format_utc, parse_utc
+
 
 def default_state_dir() -> Path:
     """Per user, never a shared /tmp (the token cache must not sit where others can plant files):
@@ -183,90 +174,25 @@ class GenesysClient:
         except ValueError as exc:
             raise body.error(f"dataAvailabilityDate {raw!r} is not a timestamp") from exc
 
-    # --- export jobs ---
-    def start_adherence_exports(self, request: AdherenceExportRequest) -> list[ExportJob]:
-        """One bulk job per (window <= 7/31 days, time zone); resumes persisted jobs for the same body."""
-        plans = plan_adherence_jobs(request)
-        self._check_job_count(len(plans))
-        return [self._jobs.start("adherence", plan.body) for plan in plans]
-
-    def _check_job_count(self, count: int) -> None:
-        # Each started job holds a slot until it is downloaded; more than the cap in one call would wait
-        # forever for slots only this caller can free.
-        cap = self.max_jobs_in_flight
-        if count > cap:
-            raise ConfigurationError(
-                f"this request needs {count} export jobs at once but max_jobs_in_flight is "
-                f"{cap}: split it (run_export batches automatically) or raise "
-                "ClientSettings.max_jobs_in_flight"
-            )
-
-    def start_user_details_exports(self, request: UserDetailsExportRequest) -> list[ExportJob]:
-        """Jobs for [start, end) clamped to dataAvailabilityDate; the last job carries what was left out.
-        Returns [] when the whole interval lies after dataAvailabilityDate."""
-        kept, left_out = clamp_to_availability(request.start, request.end, self.data_availability_date())
-        if kept is None:
-            return []
-        windows = split_interval(kept[0], kept[1], self.settings.user_details_max_window)
-        self._check_job_count(len(windows))
-        jobs = []
-        for position, (start, end) in enumerate(windows):
-            body = user_details_body(start, end, request.user_ids)
-            jobs.append(
-                self._jobs.start("user_details", body, left_out if position == len(windows) - 1 else None)
-            )
-        return jobs
-
-    def wait_for(self, job: ExportJob) -> ExportJob:
-        return self._jobs.wait_for(job)
-
-    def download(self, job: ExportJob, dest_dir: Path) -> list[ExportedFile]:
-        return self._jobs.download(job, Path(dest_dir))
-
+    # --- exports --------------------------------------------------------------------------------------------
     def run_export(
         self, request: AdherenceExportRequest | UserDetailsExportRequest, dest_dir: Path
     ) -> ExportResult:
-        """Start, wait and download every job of ``request``, at most ``max_jobs_in_flight`` at a time."""
+        """Plan ``request`` into jobs, then start (or resume), wait for and download every job into
+        ``dest_dir``, at most ``max_jobs_in_flight`` at a time. One ``JobResult`` per job, in plan order."""
         before = self.metrics.snapshot()
-        left_out: list[LeftOut] = []
-        bodies: list[tuple[str, dict[str, Any], LeftOut | None]]
-        if isinstance(request, AdherenceExportRequest):
-            bodies = [("adherence", plan.body, None) for plan in plan_adherence_jobs(request)]
-        else:
-            kept, cut = clamp_to_availability(request.start, request.end, self.data_availability_date())
-            if cut is not None:
-                left_out.append(cut)
-            windows = split_interval(*kept, self.settings.user_details_max_window) if kept else []
-            bodies = [("user_details", user_details_body(s, e, request.user_ids), None) for s, e in windows]
-        jobs: list[ExportJob] = []
-        files: list[ExportedFile] = []
-        in_flight: deque[ExportJob] = deque()  # started here, slot held, not yet downloaded
-
-        def finish_oldest() -> None:
-            finished = self.wait_for(in_flight[0])
-            files.extend(self.download(finished, dest_dir))  # releases its slot
-            in_flight.popleft()
-            jobs.append(finished)
-
+        plans, left_out = self._plan(request)
         self._transport.apply_org_limits()  # slots are sized by the discovered limits
-        try:
-            for kind, body, cut in bodies:
-                key = self._jobs.key_for(kind, body)  # type: ignore[arg-type]
-                # Never wait for a slot while holding one: processes that each hold some slots and wait for
-                # more can all wait forever (the full table only empties by downloads). Finish our own jobs
-                # first; start() only blocks when we hold nothing (or returns at once: the slot is ours).
-                while in_flight and not self.budget.try_acquire_job_slot(key):
-                    finish_oldest()
-                in_flight.append(self._jobs.start(kind, body, cut))  # type: ignore[arg-type]
-            while in_flight:
-                finish_oldest()
-        except BaseException:
-            # Give the slots back now rather than after slot_ttl_seconds (6 h): other processes wait for
-            # them. The jobs stay registered, so a retry resumes them (taking a slot again).
-            for job in in_flight:
-                self.budget.release_job_slot(job.key)
-            raise
-        return ExportResult(jobs=jobs, files=files, metrics=self.metrics.since(before), left_out=left_out)
+        jobs = self._jobs.run(plans, Path(dest_dir))
+        return ExportResult(jobs=tuple(jobs), metrics=self.metrics.since(before), left_out=left_out)
+
+    def _plan(
+        self, request: AdherenceExportRequest | UserDetailsExportRequest
+    ) -> tuple[Sequence[PlannedJob], tuple[LeftOut, ...]]:
+        if isinstance(request, AdherenceExportRequest):
+            return plan_adherence_jobs(request), ()
+        available_until = self.data_availability_date()
+        return plan_user_details_jobs(request, available_until, self.settings.user_details_max_window)
 
     # --- aggregates ---
     def user_aggregates(

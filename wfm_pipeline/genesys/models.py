@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
+from wfm_pipeline import wire
 from wfm_pipeline.genesys.files import ExportedFile
 from wfm_pipeline.genesys.metrics import RequestMetrics
 
@@ -22,13 +23,24 @@ class ManagementUnit:
 
 @dataclass(frozen=True)
 class AdherenceExportRequest:
-    """Historical adherence for the local days [start, end) of each management unit."""
+    """Historical adherence to load for the local days [start, end) of each management unit.
+
+    ``context_days``: each request window extends its core days by this many days on each side, and the
+    job's files are loaded only for its core days (``JobResult.core_days``). Genesys reports an exception
+    relative to the query window (one crossing the window start is counted again on the first day, one
+    crossing the end is cut), so with context days a day's numbers do not depend on how days were grouped.
+    """
 
     management_units: tuple[ManagementUnit, ...] | list[ManagementUnit]
     start: date
     end: date
+    context_days: int = 0
     include_exceptions: bool = True
     include_actuals: bool = True
+
+    def __post_init__(self) -> None:
+        if self.context_days < 0:
+            raise ValueError(f"context_days is {self.context_days}, expected 0 or more")
 
 
 @dataclass(frozen=True)
@@ -57,19 +69,33 @@ class ExportJob:
     window_end: datetime
     request: dict[str, Any] = field(hash=False, compare=True)
     submitted_at: datetime | None = None
-    status: str = "Processing"
-    left_out: LeftOut | None = None
+    status: str = wire.ADHERENCE_JOB_PROCESSING
     # Registry key: hash of (kind, request body, client id, host); names the files of this job.
     key: str = ""
     download_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
+class JobResult:
+    """One finished job and what it produced."""
+
+    job: ExportJob
+    files: tuple[ExportedFile, ...]  # downloaded (or reused) files of this job, in order
+    # Adherence: the local days this job's files are loaded for (its window minus the context days).
+    # User details: () -- its interval is not cut into days.
+    core_days: tuple[date, ...] = ()
+
+
+@dataclass(frozen=True)
 class ExportResult:
-    jobs: list[ExportJob]
-    files: list[ExportedFile]
+    jobs: tuple[JobResult, ...]
     metrics: RequestMetrics
-    left_out: list[LeftOut]
+    left_out: tuple[LeftOut, ...]  # user details: the part after dataAvailabilityDate
+
+    @property
+    def files(self) -> tuple[ExportedFile, ...]:
+        """Every job's files, in job order."""
+        return tuple(file for job in self.jobs for file in job.files)
 
     @property
     def records(self) -> int:

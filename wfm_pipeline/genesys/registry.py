@@ -16,7 +16,10 @@ from typing import Any
 from wfm_pipeline.genesys.budget import open_state_database
 from wfm_pipeline.genesys.keys import stable_key
 
-DOWNLOADED = "Downloaded"  # registry-only status: every file of the job is on disk
+# Registry-only statuses (the server never serves them).
+DOWNLOADED = "Downloaded"  # every file of the job is on disk
+GONE = "GONE"  # finished: the job kept vanishing (or its results did) through every resubmission
+FOREIGN = "FOREIGN"  # finished: the job kept serving another request's results
 
 
 def job_key(kind: str, body: dict[str, Any], client_id: str, host: str) -> str:

@@ -20,9 +20,10 @@ from wfm_pipeline.genesys.errors import UnexpectedResponseError
 
 
 def correlation_id_of(response: httpx.Response, body: Any = None) -> str | None:
-    found = response.headers.get(wire.HEADER_CORRELATION_ID)
+    found: str | None = response.headers.get(wire.HEADER_CORRELATION_ID)
     if not found and isinstance(body, dict):
-        found = body.get("contextId")
+        context_id = body.get("contextId")
+        found = context_id if isinstance(context_id, str) else None
     return found
 
 

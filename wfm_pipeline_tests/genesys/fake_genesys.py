@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-Scripted = Callable[[httpx.Request], httpx.Response] | httpx.Response | Exception
+Scripted = Callable[[httpx.Request], httpx.Response] | httpx.Response | BaseException
 
 # Genesys ids are UUIDs (the client refuses anything else).
 MU_ID = "3b8c1a52-0d2e-4f7a-9c61-5e2f0a7b9d14"
@@ -63,7 +63,7 @@ class FakeGenesys:
         for (method, prefix), queue in self.scripted.items():
             if queue and request.method == method and request.url.path.startswith(prefix):
                 outcome = queue.pop(0)
-                if isinstance(outcome, Exception):
+                if isinstance(outcome, BaseException):
                     raise outcome
                 if isinstance(outcome, httpx.Response):
                     return outcome

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import UTC, date, datetime, timedelta
+import os
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from wfm_pipeline.fileio import TEMP_MARKER
 from wfm_pipeline.genesys import (
     AdherenceExportRequest,
     AuthenticationError,
     BadRequestError,
     ClientSettings,
-    ConfigurationError,
     ExportJobFailed,
     GenesysClient,
     ManagementUnit,
@@ -24,7 +26,7 @@ from wfm_pipeline.genesys import (
     UserDetailsExportRequest,
 )
 from wfm_pipeline.genesys.budget import SharedBudget, budget_key
-from wfm_pipeline.genesys.files import sidecar_path
+from wfm_pipeline.genesys.files import SIDECAR_SUFFIX, sidecar_path
 from wfm_pipeline_tests.genesys.fake_genesys import BU_ID, MEMBER_IDS, MU_ID, FakeGenesys, error
 
 MU = ManagementUnit(MU_ID, "One", BU_ID, "UTC")
@@ -93,13 +95,15 @@ def test_expired_user_details_results_are_fetched_from_a_resubmitted_job_which_i
     assert client.budget.jobs_in_flight() == 0
 
 
-def test_user_details_clamped_and_left_out_reported(client: GenesysClient, fake: FakeGenesys) -> None:
+def test_user_details_clamped_and_left_out_reported(
+    client: GenesysClient, fake: FakeGenesys, tmp_path: Path
+) -> None:
     fake.availability = "2024-03-01T12:00:00.000Z"
-    jobs = client.start_user_details_exports(UserDetailsExportRequest(START, START + timedelta(days=1)))
-    assert len(jobs) == 1
+    result = client.run_export(UserDetailsExportRequest(START, START + timedelta(days=1)), tmp_path / "out")
+    assert len(result.jobs) == 1
     assert fake.submissions[0]["interval"] == "2024-03-01T00:00:00.000Z/2024-03-01T12:00:00.000Z"
-    assert jobs[0].left_out is not None
-    assert (jobs[0].left_out.start, jobs[0].left_out.end) == (
+    assert len(result.left_out) == 1
+    assert (result.left_out[0].start, result.left_out[0].end) == (
         START + timedelta(hours=12),
         START + timedelta(days=1),
     )
@@ -109,35 +113,41 @@ def test_restarted_process_resumes_the_same_job(
     tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
 ) -> None:
     with new_client(tmp_path, fake, fake_settings, sleeps) as first:
-        (job,) = first.start_adherence_exports(ADHERENCE)
+        # killed while polling: the job is submitted and registered, nothing is downloaded
+        fake.script("GET", "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/", KeyboardInterrupt())
+        with pytest.raises(KeyboardInterrupt):
+            first.run_export(ADHERENCE, tmp_path / "out")
+        (job_id,) = fake.jobs
     with new_client(tmp_path, fake, fake_settings, sleeps) as second:
-        (resumed,) = second.start_adherence_exports(ADHERENCE)
-        assert resumed.job_id == job.job_id
+        (resumed,) = second.run_export(ADHERENCE, tmp_path / "out").jobs
+        assert resumed.job.job_id == job_id
         assert second.metrics.jobs_resumed == 1
-        second.download(second.wait_for(resumed), tmp_path / "out")
     assert len(fake.submissions) == 1
     with new_client(tmp_path, fake, fake_settings, sleeps) as third:
         # Downloaded already: the files on disk are reused without a request or a new job ...
-        (again,) = third.start_adherence_exports(ADHERENCE)
-        assert again.job_id == job.job_id and again.status == "Downloaded"
+        third.management_units()  # (the client's first requests, made by any first call)
         requests_before = len(fake.requests)
-        files = third.download(third.wait_for(again), tmp_path / "out")
-        assert len(files) == fake.download_urls and len(fake.requests) == requests_before
+        (again,) = third.run_export(ADHERENCE, tmp_path / "out").jobs
+        assert again.job.job_id == job_id and again.job.status == "Downloaded"
+        assert len(again.files) == fake.download_urls and len(fake.requests) == requests_before
         assert len(fake.submissions) == 1
         # ... but a directory without them gets a fresh job.
-        third.download(again, tmp_path / "elsewhere")
+        third.run_export(ADHERENCE, tmp_path / "elsewhere")
         assert len(fake.submissions) == 2
 
 
 def test_complete_files_are_not_downloaded_again(
     client: GenesysClient, fake: FakeGenesys, tmp_path: Path
 ) -> None:
-    (job,) = client.start_user_details_exports(UserDetailsExportRequest(START, START + timedelta(days=1)))
-    job = client.wait_for(job)
-    first = client._jobs._download_user_details(job, tmp_path / "out")  # as if killed before the DELETE
-    pages_before = fake.count("GET", "/api/v2/analytics/users/details/jobs/")
-    second = client.download(job, tmp_path / "out")
-    assert [f.sha256 for f in second] == [f.sha256 for f in first]
+    request = UserDetailsExportRequest(START, START + timedelta(days=1))
+    fake.script("DELETE", "/api/v2/analytics/users/details/jobs/", KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):  # as if killed before the DELETE
+        client.run_export(request, tmp_path / "out")
+    first = sorted(p for p in (tmp_path / "out").glob("*page*.json") if not p.name.endswith(SIDECAR_SUFFIX))
+    # (+1: run_export reads dataAvailabilityDate again, under the same path prefix)
+    pages_before = fake.count("GET", "/api/v2/analytics/users/details/jobs/") + 1
+    second = client.run_export(request, tmp_path / "out").files
+    assert [f.sha256 for f in second] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in first]
     assert fake.count("GET", "/api/v2/analytics/users/details/jobs/") == pages_before  # nothing fetched again
 
 
@@ -179,7 +189,7 @@ def test_bad_client_secret_names_the_credential(
     assert caught.value.code == "invalid_client"
 
 
-def test_403_names_the_missing_permission(client: GenesysClient, fake: FakeGenesys) -> None:
+def test_403_names_the_missing_permission(client: GenesysClient, fake: FakeGenesys, tmp_path: Path) -> None:
     fake.script(
         "POST",
         "/api/v2/workforcemanagement/adherence/historical/bulk",
@@ -191,7 +201,7 @@ def test_403_names_the_missing_permission(client: GenesysClient, fake: FakeGenes
         ),
     )
     with pytest.raises(PermissionDeniedError) as caught:
-        client.start_adherence_exports(ADHERENCE)
+        client.run_export(ADHERENCE, tmp_path / "out")
     assert caught.value.missing_permissions == ("wfm:historicalAdherence:view",)
     assert "wfm:historicalAdherence:view" in str(caught.value)
     assert client.budget.jobs_in_flight() == 0  # the slot taken for the submission was given back
@@ -269,55 +279,77 @@ def test_dropped_connections_are_retried_then_typed(client: GenesysClient, fake:
         client.management_units()
 
 
-def test_unknown_job_is_resubmitted(client: GenesysClient, fake: FakeGenesys) -> None:
-    (job,) = client.start_adherence_exports(ADHERENCE)
-    del fake.jobs[job.job_id]  # the server forgot it
-    done = client.wait_for(job)
-    assert done.job_id != job.job_id and done.status == "Complete"
+BULK_JOBS = "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/"
+DETAILS_JOBS = "/api/v2/analytics/users/details/jobs/"
+
+
+def script_first_poll(fake: FakeGenesys, answer: httpx.Response) -> None:
+    """``answer`` to the first status poll of a user-details job; availability and pages pass through."""
+
+    def first_poll(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(("/availability", "/results")):
+            fake.script("GET", DETAILS_JOBS, first_poll)  # not a poll: still waiting for it
+            return fake.handle(request)
+        return answer
+
+    fake.script("GET", DETAILS_JOBS, first_poll)
+
+
+def test_unknown_job_is_resubmitted(client: GenesysClient, fake: FakeGenesys, tmp_path: Path) -> None:
+    forgotten: list[str] = []
+
+    def forget_the_job(request: httpx.Request) -> httpx.Response:
+        forgotten.append(request.url.path.rsplit("/", 1)[1])
+        del fake.jobs[forgotten[0]]  # the server forgot it
+        return fake.handle(request)
+
+    fake.script("GET", BULK_JOBS, forget_the_job)
+    (done,) = (result.job for result in client.run_export(ADHERENCE, tmp_path / "out").jobs)
+    assert done.job_id != forgotten[0] and done.status == "Complete"
     assert len(fake.submissions) == 2
 
 
-def test_expired_analytics_job_is_resubmitted(client: GenesysClient, fake: FakeGenesys) -> None:
-    (job,) = client.start_user_details_exports(UserDetailsExportRequest(START, START + timedelta(hours=1)))
-    fake.script(
-        "GET", "/api/v2/analytics/users/details/jobs/", httpx.Response(200, json={"state": "EXPIRED"})
-    )
-    done = client.wait_for(job)
-    assert done.job_id != job.job_id and done.status == "FULFILLED"
+def test_expired_analytics_job_is_resubmitted(
+    client: GenesysClient, fake: FakeGenesys, tmp_path: Path
+) -> None:
+    script_first_poll(fake, httpx.Response(200, json={"state": "EXPIRED"}))
+    request = UserDetailsExportRequest(START, START + timedelta(hours=1))
+    (done,) = (result.job for result in client.run_export(request, tmp_path / "out").jobs)
+    expired = fake.jobs_submitted_ids[0]
+    assert done.job_id != expired and done.status == "FULFILLED"
 
 
-def test_failed_job_raises_typed_error(client: GenesysClient, fake: FakeGenesys) -> None:
-    (job,) = client.start_user_details_exports(UserDetailsExportRequest(START, START + timedelta(hours=1)))
-    fake.script(
-        "GET",
-        "/api/v2/analytics/users/details/jobs/",
-        httpx.Response(200, json={"state": "FAILED", "errorMessage": "boom"}),
-    )
+def test_failed_job_raises_typed_error(client: GenesysClient, fake: FakeGenesys, tmp_path: Path) -> None:
+    script_first_poll(fake, httpx.Response(200, json={"state": "FAILED", "errorMessage": "boom"}))
     with pytest.raises(ExportJobFailed) as caught:
-        client.wait_for(job)
-    assert caught.value.job_id == job.job_id and "boom" in str(caught.value)
+        client.run_export(UserDetailsExportRequest(START, START + timedelta(hours=1)), tmp_path / "out")
+    (job_id,) = fake.jobs_submitted_ids
+    assert caught.value.job_id == job_id and "boom" in str(caught.value)
     assert client.budget.jobs_in_flight() == 0
 
 
-def test_adherence_error_status_raises(client: GenesysClient, fake: FakeGenesys) -> None:
-    (job,) = client.start_adherence_exports(ADHERENCE)
-    fake.script(
-        "GET",
-        "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/",
-        httpx.Response(200, json={"job": {"id": job.job_id, "status": "Error"}}),
-    )
+def test_adherence_error_status_raises(client: GenesysClient, fake: FakeGenesys, tmp_path: Path) -> None:
+    def error_status(request: httpx.Request) -> httpx.Response:
+        job_id = request.url.path.rsplit("/", 1)[1]
+        return httpx.Response(200, json={"job": {"id": job_id, "status": "Error"}})
+
+    fake.script("GET", BULK_JOBS, error_status)
     with pytest.raises(ExportJobFailed):
-        client.wait_for(job)
+        client.run_export(ADHERENCE, tmp_path / "out")
 
 
 def test_expired_download_urls_are_refreshed(
     client: GenesysClient, fake: FakeGenesys, tmp_path: Path
 ) -> None:
-    (job,) = client.start_adherence_exports(ADHERENCE)
-    job = client.wait_for(job)
-    fake.url_generation += 1  # the URLs the job gave us have expired
-    files = client.download(job, tmp_path / "out")
+    def urls_expire_once_served(request: httpx.Request) -> httpx.Response:
+        served = fake.handle(request)
+        fake.url_generation += 1  # the URLs the job gave us have expired
+        return served
+
+    fake.script("GET", BULK_JOBS, urls_expire_once_served)
+    files = client.run_export(ADHERENCE, tmp_path / "out").files
     assert len(files) == fake.download_urls
+    assert len(fake.submissions) == 1  # refreshed by a poll, not resubmitted
 
 
 def test_user_aggregates_split_at_100_users(client: GenesysClient, fake: FakeGenesys) -> None:
@@ -328,17 +360,13 @@ def test_user_aggregates_split_at_100_users(client: GenesysClient, fake: FakeGen
     assert result["systemToOrganizationMappings"] == {"ON_QUEUE": ["org-1"]}
 
 
-def test_more_jobs_than_slots_in_one_start_is_refused_up_front(
+def test_more_jobs_than_slots_are_run_in_batches(
     tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
 ) -> None:
     settings = fake_settings.with_overrides(max_jobs_in_flight=2)
     request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 22))  # three 7-day windows
     with new_client(tmp_path, fake, settings, sleeps) as client:
-        with pytest.raises(ConfigurationError) as caught:
-            client.start_adherence_exports(request)
-        assert "max_jobs_in_flight" in str(caught.value)
-        assert fake.submissions == []
-        result = client.run_export(request, tmp_path / "out")  # run_export batches instead
+        result = client.run_export(request, tmp_path / "out")  # run_export batches
         assert len(result.jobs) == 3 and len(fake.submissions) == 3
 
 
@@ -378,3 +406,40 @@ def test_run_export_failure_gives_its_slots_back(
             client.run_export(request, tmp_path / "out")
         # Not held for slot_ttl_seconds (6 h): other processes can use them now.
         assert client.budget.jobs_in_flight() == 0
+
+
+def test_each_job_carries_its_files_window_and_core_days(
+    tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
+) -> None:
+    # 12 days with a context day on each side: cores of 5, 5 and 2 days, one job each (one zone).
+    request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 13), context_days=1)
+    with new_client(tmp_path, fake, fake_settings, sleeps) as client:
+        result = client.run_export(request, tmp_path / "out")
+    assert [len(job.core_days) for job in result.jobs] == [5, 5, 2]
+    assert [day for job in result.jobs for day in job.core_days] == [
+        date(2024, 3, 1) + timedelta(days=offset) for offset in range(12)
+    ]
+    for job in result.jobs:
+        assert job.job.window_start == datetime.combine(job.core_days[0] - timedelta(days=1), time(), UTC)
+        assert job.job.window_end == datetime.combine(job.core_days[-1] + timedelta(days=2), time(), UTC)
+        assert len(job.files) == fake.download_urls
+        assert all(job.job.key[:12] in file.path.name for file in job.files)
+    assert result.files == tuple(file for job in result.jobs for file in job.files)
+
+
+def test_user_details_jobs_have_no_core_days(client: GenesysClient, tmp_path: Path) -> None:
+    result = client.run_export(UserDetailsExportRequest(START, START + timedelta(days=1)), tmp_path / "out")
+    assert [job.core_days for job in result.jobs] == [()]
+
+
+def test_stale_temporaries_are_removed_where_downloads_start(client: GenesysClient, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale, fresh = out / f".a.json{TEMP_MARKER}dead", out / f".b.json{TEMP_MARKER}live"
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"half a file")
+    two_hours_ago = datetime.now(UTC).timestamp() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    client.run_export(ADHERENCE, out)
+    assert not stale.exists()  # left by a killed writer
+    assert fresh.exists()  # may belong to a live writer in another process

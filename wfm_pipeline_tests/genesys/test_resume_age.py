@@ -29,9 +29,13 @@ def test_registered_jobs_are_resumed_for_six_hours(tmp_path: Path, age_hours: fl
     settings = ClientSettings.for_sandbox("http://genesys.test")  # the default max age
     state = tmp_path / "state"
     with GenesysClient(settings, state, transport=httpx.MockTransport(fake), sleep=lambda _: None) as first:
-        (job,) = first.start_adherence_exports(REQUEST)
+        # killed while polling: submitted and registered, not downloaded
+        fake.script("GET", "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/", KeyboardInterrupt())
+        with pytest.raises(KeyboardInterrupt):
+            first.run_export(REQUEST, tmp_path / "out")
+        (job_id,) = fake.jobs
     backdate_jobs(state, age_hours)
     with GenesysClient(settings, state, transport=httpx.MockTransport(fake), sleep=lambda _: None) as second:
-        (again,) = second.start_adherence_exports(REQUEST)
-    assert (again.job_id == job.job_id) is resumed
+        (again,) = second.run_export(REQUEST, tmp_path / "out").jobs
+    assert (again.job.job_id == job_id) is resumed
     assert len(fake.submissions) == (1 if resumed else 2)

@@ -198,7 +198,8 @@ def test_missing_permission_is_named(start_sandbox: Callable[..., Any], tmp_path
     with GenesysClient(settings, tmp_path / "state") as client:
         unit = client.management_units()[0]
         with pytest.raises(PermissionDeniedError) as caught:
-            client.start_adherence_exports(AdherenceExportRequest([unit], date(2024, 3, 4), date(2024, 3, 5)))
+            request = AdherenceExportRequest([unit], date(2024, 3, 4), date(2024, 3, 5))
+            client.run_export(request, tmp_path / "out")
         assert caught.value.missing_permissions == (wire.PERMISSION_HISTORICAL_ADHERENCE_VIEW,)
         assert caught.value.status == 403 and caught.value.correlation_id
         assert client.budget.jobs_in_flight() == 0

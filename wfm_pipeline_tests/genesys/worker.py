@@ -5,8 +5,8 @@ Modes:
   (request-bound), recording every request send and response (time, status, path) and every shared pause
   written (time, until) to ``events``.
 - ``jobs``: ``count`` one-day adherence exports in sequence, recording when each submission was sent.
-- ``export``: start the adherence export for ``days`` of every MU, write the job ids to ``jobs_file``, then
-  wait for and download every job into ``dest`` (killed with -9 by the test at some point).
+- ``export``: run the adherence export for ``days`` of every MU into ``dest``, writing the job ids to
+  ``jobs_file`` once all are submitted (killed with -9 by the test at some point) and again at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from wfm_pipeline.genesys import AdherenceExportRequest, ClientSettings, GenesysClient, ManagementUnit
+from wfm_pipeline.genesys.windows import plan_adherence_jobs
 
 
 def hammer(config: dict[str, Any], settings: ClientSettings) -> None:
@@ -74,14 +75,28 @@ def hammer(config: dict[str, Any], settings: ClientSettings) -> None:
 
 
 def export(config: dict[str, Any], settings: ClientSettings) -> None:
-    with GenesysClient(settings, Path(config["state_dir"])) as client:
-        units = [ManagementUnit(**unit) for unit in config["units"]]
-        first = date.fromisoformat(config["first_day"])
-        request = AdherenceExportRequest(units, first, first + timedelta(days=config["days"]))
-        jobs = client.start_adherence_exports(request)
-        Path(config["jobs_file"]).write_text(json.dumps([job.job_id for job in jobs]))
-        for job in jobs:
-            client.download(client.wait_for(job), Path(config["dest"]))
+    units = [ManagementUnit(**unit) for unit in config["units"]]
+    first = date.fromisoformat(config["first_day"])
+    request = AdherenceExportRequest(units, first, first + timedelta(days=config["days"]))
+    expected = len(plan_adherence_jobs(request))
+    jobs_file = Path(config["jobs_file"])
+    submitted: list[str] = []
+
+    def on_response(response: httpx.Response) -> None:
+        # The job ids as soon as every job is submitted (before any is downloaded), for the killing test.
+        request = response.request
+        if request.method != "POST" or not request.url.path.endswith("/adherence/historical/bulk"):
+            return
+        if response.is_success:
+            response.read()
+            submitted.append(response.json()["job"]["id"])
+            if len(submitted) == expected:
+                jobs_file.write_text(json.dumps(submitted))
+
+    hooks = {"response": [on_response]}
+    with GenesysClient(settings, Path(config["state_dir"]), event_hooks=hooks) as client:
+        result = client.run_export(request, Path(config["dest"]))
+        jobs_file.write_text(json.dumps([job.job.job_id for job in result.jobs]))  # resumed ones too
         Path(config["done_file"]).write_text(json.dumps(client.metrics.as_dict()))
 
 

@@ -14,15 +14,25 @@ pool slot to download them deadlock (seen with 4 concurrent runs). ``client.run_
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
-from wfm_pipeline import wire
 from wfm_pipeline.defs.partitions import SETTINGS, backfill_policy, daily_partitions, partition_days
 from wfm_pipeline.defs.pools import API_POOL
+from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource
+from wfm_pipeline.genesys import (
+    AdherenceExportRequest,
+    ExportJob,
+    ExportResult,
+    GenesysClient,
+    ManagementUnit,
+    RequestMetrics,
+    UserDetailsExportRequest,
+)
+from wfm_pipeline.processes import bind_step_to_run_worker
 from wfm_pipeline.raw_store import (
     ADHERENCE,
     USER_DETAILS,
@@ -30,18 +40,8 @@ from wfm_pipeline.raw_store import (
     DayManifest,
     RawFileEntry,
     RawStore,
+    entries_for,
 )
-from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource
-from wfm_pipeline.genesys import (
-    AdherenceExportRequest,
-    ExportJob,
-    GenesysClient,
-    ManagementUnit,
-    RequestMetrics,
-    UserDetailsExportRequest,
-)
-from wfm_pipeline.genesys.windows import adherence_max_span, local_days_span
-from wfm_pipeline.processes import bind_step_to_run_worker
 from wfm_pipeline.timestamps import days_between, local_day_bounds, utc_span_of_days
 from wfm_pipeline.transforms import ManagementUnitInfo
 
@@ -51,44 +51,9 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, 
 # Genesys reports an adherence exception relative to the query window: one crossing the window start is
 # counted again on the first day, and one crossing the window end is cut. Every adherence request therefore
 # carries one context day on each side of its "core" days, and only core days are loaded from it -- so a
-# day's numbers do not depend on how days were grouped into runs (range run == single-day runs).
+# day's numbers do not depend on how days were grouped into runs (range run == single-day runs). The client
+# plans the windows (``AdherenceExportRequest.context_days``) and says which core days each job is for.
 ADHERENCE_CONTEXT_DAYS = 1
-ADHERENCE_CORE_DAYS = wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS - 2 * ADHERENCE_CONTEXT_DAYS
-
-
-def adherence_cores(first: date, last: date, time_zones: Iterable[str]) -> list[tuple[date, date]]:
-    """The run's days in chunks, each loaded from one request window (the chunk plus its context days):
-    at most ADHERENCE_CORE_DAYS days, one fewer where the window would contain a 25-hour day (DST ends) in
-    some unit's time zone and so exceed Genesys's 7 x 24 h range."""
-    zones = sorted(set(time_zones))
-    max_span = adherence_max_span(include_exceptions=True)
-    context, one_day = timedelta(days=ADHERENCE_CONTEXT_DAYS), timedelta(days=1)
-
-    def fits(core_first: date, core_last: date) -> bool:
-        window = (core_first - context, core_last + one_day + context)
-        return all(local_days_span(*window, zone) <= max_span for zone in zones)
-
-    chunks: list[tuple[date, date]] = []
-    cursor = first
-    while cursor <= last:
-        stop = cursor
-        while stop < last and (stop - cursor).days + 1 < ADHERENCE_CORE_DAYS and fits(cursor, stop + one_day):
-            stop += one_day
-        chunks.append((cursor, stop))
-        cursor = stop + one_day
-    return chunks
-
-
-def adherence_request(
-    units: Sequence[ManagementUnit], core_first: date, core_last: date
-) -> AdherenceExportRequest:
-    context = timedelta(days=ADHERENCE_CONTEXT_DAYS)
-    return AdherenceExportRequest(
-        management_units=tuple(units),
-        start=core_first - context,
-        end=core_last + timedelta(days=1) + context,
-        include_exceptions=True,
-    )
 
 
 def user_details_request(
@@ -149,24 +114,15 @@ def _fetch_aggregates(
     return entries
 
 
-def _entries(store: RawStore, files: Sequence[Any], jobs: Sequence[ExportJob]) -> list[RawFileEntry]:
-    # the client names files after their job's registry key: map each file back to its job
-    by_key = {job.key[:12]: job for job in jobs if job.key}
-    entries = []
-    for file in files:
-        job = next((j for key, j in by_key.items() if key in file.path.name), None)
-        entries.append(
-            RawFileEntry(
-                path=store.relative(file.path),
-                bytes=int(file.bytes),
-                sha256=str(file.sha256),
-                records=int(file.records),
-                job_id=job.job_id if job else "",
-                window_start=job.window_start.isoformat() if job else "",
-                window_end=job.window_end.isoformat() if job else "",
-            )
-        )
-    return entries
+def _parts(
+    store: RawStore, result: ExportResult, run_days: Sequence[date]
+) -> list[tuple[set[date], list[ExportJob], list[RawFileEntry]]]:
+    """(days a job's files are loaded for, the job, its manifest entries) per job: an adherence job's core
+    days; a user-details job's files serve every day of the run."""
+    return [
+        (set(job.core_days or run_days), [job.job], entries_for(job.files, store, job.job))
+        for job in result.jobs
+    ]
 
 
 def _job_metadata(
@@ -197,8 +153,6 @@ def _export(
     first, last = partition_days(context)
     store = raw_store.store()
     dest = store.files_dir(kind)
-    # (days this part is loaded for, its jobs, its manifest entries)
-    parts: list[tuple[set[date], list[ExportJob], list[RawFileEntry]]] = []
     left_out: list[Any] = []
     aggregates: list[AggregatesEntry] = []
     availability: datetime | None = None
@@ -207,15 +161,10 @@ def _export(
         units = _units(client)
         snapshot = _snapshot(client, units)
         if kind == ADHERENCE:
-            for core_first, core_last in adherence_cores(first, last, (unit.time_zone for unit in units)):
-                result = client.run_export(adherence_request(units, core_first, core_last), dest)
-                parts.append(
-                    (
-                        set(days_between(core_first, core_last)),
-                        result.jobs,
-                        _entries(store, result.files, result.jobs),
-                    )
-                )
+            request = AdherenceExportRequest(
+                tuple(units), first, last + timedelta(days=1), context_days=ADHERENCE_CONTEXT_DAYS
+            )
+            parts = _parts(store, client.run_export(request, dest), days_between(first, last))
         else:
             # Read before the export clamps its interval to the same watermark (which only moves on): the
             # manifest's instant is then never after what the jobs covered, so the coverage check and the
@@ -223,9 +172,7 @@ def _export(
             availability = client.data_availability_date()
             result = client.run_export(user_details_request(units, first, last), dest)
             left_out = list(result.left_out)
-            parts.append(
-                (set(days_between(first, last)), result.jobs, _entries(store, result.files, result.jobs))
-            )
+            parts = _parts(store, result, days_between(first, last))
             aggregates = _fetch_aggregates(client, store, snapshot, first, last, availability)
         metrics = client.metrics.since(before)
         source = client.settings.source
