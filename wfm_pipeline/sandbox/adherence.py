@@ -21,13 +21,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.localdays import day_bounds, to_epoch
-
-if TYPE_CHECKING:
-    from wfm_pipeline.sandbox.org import SandboxOrg
+from wfm_pipeline.sandbox.org import ACTIVITY_CODE_IDS, SandboxOrg, wfm_presence
 
 
 def exception_impact(scheduled: str, actual: str | None) -> str:
@@ -56,11 +54,47 @@ class _Day:
     impact_seconds: int = 0
 
 
+# (start, end, category, activity code id, secondary presence id) of a scheduled activity, epoch seconds
+_Activity = tuple[int, int, str, str, str | None]
+# (start, end, analytics system presence, organization presence id)
+_Presence = tuple[int, int, str, str]
+# (start, end, routing status)
+_Routing = tuple[int, int, str]
+_SpanT = TypeVar("_SpanT", _Activity, _Presence, _Routing)
+
+
+class _SpanCursor(Generic[_SpanT]):
+    """Walks sorted, non-overlapping spans forward: the span covering each (non-decreasing) moment."""
+
+    def __init__(self, spans: list[_SpanT]) -> None:
+        self._spans: list[_SpanT] = spans
+        self._index = 0
+
+    def at(self, moment: int) -> _SpanT | None:
+        while self._index < len(self._spans) and self._spans[self._index][1] <= moment:
+            self._index += 1
+        if self._index < len(self._spans) and self._spans[self._index][0] <= moment:
+            return self._spans[self._index]
+        return None
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """An elementary interval [start, end) inside which the activity, presence and routing status hold."""
+
+    start: int
+    end: int
+    activity: _Activity | None
+    system: str  # analytics system presence, OFFLINE when there is no data
+    presence_id: str
+    status: str
+
+
 @dataclass
 class _Sweep:
     origin: int
-    exceptions: list[dict] = field(default_factory=list)
-    actuals: list[dict] = field(default_factory=list)
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
+    actuals: list[dict[str, Any]] = field(default_factory=list)
     exception_key: tuple[str, str | None] | None = None
     exception_end: int = -1
     actual_key: tuple[str, str] | None = None
@@ -69,7 +103,7 @@ class _Sweep:
     positive_seconds: int = 0
 
 
-def compute_user_result(
+def adherence_user_result(
     org: SandboxOrg,
     user_id: str,
     start: datetime,
@@ -78,83 +112,100 @@ def compute_user_result(
     *,
     include_exceptions: bool,
     include_actuals: bool,
-) -> dict:
+) -> dict[str, Any]:
     s0, s1 = to_epoch(start), to_epoch(end)
-    activities = [
+    activities: list[_Activity] = [
         (to_epoch(a.start), to_epoch(a.end), a.category, a.activity_code_id, a.secondary_presence_id)
         for a in org.schedule(user_id, start, end)
     ]
-    presence = [
+    presence: list[_Presence] = [
         (to_epoch(p.start), to_epoch(p.end), p.system_presence, p.organization_presence_id)
         for p in org.presence(user_id, start, end)
     ]
-    routing = [
+    routing: list[_Routing] = [
         (to_epoch(r.start), to_epoch(r.end), r.routing_status) for r in org.routing(user_id, start, end)
     ]
     bounds = day_bounds(s0, s1, time_zone) if s1 > s0 else [s0]
     days = [_Day(b) for b in bounds[:-1]]
     offline_id = next(p.id for p in org.presence_definitions if p.system_presence == "Offline")
-
     cuts = set(bounds)
     for spans in (activities, presence, routing):
-        for span in spans:
-            cuts.update(t for t in span[:2] if s0 < t < s1)
-    points = sorted(cuts)
+        cuts.update(t for span in spans for t in span[:2] if s0 < t < s1)
     sweep = _Sweep(origin=s0)
-    ai = pi = ri = di = 0
-    for a, b in itertools.pairwise(points):
-        while di + 1 < len(days) and days[di + 1].start <= a:
-            di += 1
-        while ai < len(activities) and activities[ai][1] <= a:
-            ai += 1
-        while pi < len(presence) and presence[pi][1] <= a:
-            pi += 1
-        while ri < len(routing) and routing[ri][1] <= a:
-            ri += 1
-        activity = activities[ai] if ai < len(activities) and activities[ai][0] <= a else None
-        span = presence[pi] if pi < len(presence) and presence[pi][0] <= a else None
-        status = routing[ri][2] if ri < len(routing) and routing[ri][0] <= a else "OFF_QUEUE"
-        system = span[2] if span else "OFFLINE"
-        presence_id = span[3] if span else offline_id
-        actual = wire.ACTIVITY_CATEGORY_OF_PRESENCE[system]
-        seconds = b - a
-        day = days[di]
-        if system != "OFFLINE":
-            day.actual_length += seconds
-        if system == "ON_QUEUE":
-            day.conformance_actual += seconds
-        if actual is not None:
-            _extend_actuals(org, sweep, a, b, actual, presence_id)
-        if activity is None:
-            continue
-        scheduled = activity[2]
-        day.schedule_length += seconds
-        if scheduled == "OnQueueWork":
-            day.conformance_schedule += seconds
-        if scheduled == "TimeOff":
-            continue
-        day.adherence_schedule += seconds
-        if scheduled == actual:
-            day.adherent += seconds
-            continue
-        impact = exception_impact(scheduled, actual)
-        if sweep.exception_key == (scheduled, actual) and sweep.exception_end == a:
-            sweep.exceptions[-1]["endOffsetSeconds"] = b - s0
-        else:
-            day.exception_count += 1
-            sweep.exceptions.append(
-                _exception(org, a - s0, b - s0, activity, actual, system, status, presence_id, impact)
-            )
-        sweep.exception_key, sweep.exception_end = (scheduled, actual), b
-        day.exception_duration += seconds
-        if impact == "Negative":
-            day.impact_seconds += seconds
-            sweep.negative_seconds += seconds
-        elif impact == "Positive":
-            sweep.positive_seconds += seconds
+    activity_at, presence_at, routing_at = (
+        _SpanCursor(activities),
+        _SpanCursor(presence),
+        _SpanCursor(routing),
+    )
+    day_index = 0
+    for a, b in itertools.pairwise(sorted(cuts)):
+        while day_index + 1 < len(days) and days[day_index + 1].start <= a:
+            day_index += 1
+        span, routing_span = presence_at.at(a), routing_at.at(a)
+        segment = _Segment(
+            start=a,
+            end=b,
+            activity=activity_at.at(a),
+            system=span[2] if span else "OFFLINE",
+            presence_id=span[3] if span else offline_id,
+            status=routing_span[2] if routing_span else "OFF_QUEUE",
+        )
+        _add_segment(org, sweep, days[day_index], segment)
+    return _user_result(
+        user_id, days, sweep, include_exceptions=include_exceptions, include_actuals=include_actuals
+    )
 
+
+def _add_segment(org: SandboxOrg, sweep: _Sweep, day: _Day, segment: _Segment) -> None:
+    """Count one segment into its day and extend or start the actuals run and the exception it is in."""
+    actual = wire.ACTIVITY_CATEGORY_OF_PRESENCE[segment.system]
+    seconds = segment.end - segment.start
+    if segment.system != "OFFLINE":
+        day.actual_length += seconds
+    if segment.system == "ON_QUEUE":
+        day.conformance_actual += seconds
+    if actual is not None:
+        _extend_actuals(org, sweep, segment.start, segment.end, actual, segment.presence_id)
+    if segment.activity is None:
+        return
+    scheduled = segment.activity[2]
+    day.schedule_length += seconds
+    if scheduled == "OnQueueWork":
+        day.conformance_schedule += seconds
+    if scheduled == "TimeOff":
+        return
+    day.adherence_schedule += seconds
+    if scheduled == actual:
+        day.adherent += seconds
+        return
+    _extend_exception(org, sweep, day, segment, segment.activity, actual)
+
+
+def _extend_exception(
+    org: SandboxOrg, sweep: _Sweep, day: _Day, segment: _Segment, activity: _Activity, actual: str | None
+) -> None:
+    scheduled, seconds = activity[2], segment.end - segment.start
+    impact = exception_impact(scheduled, actual)
+    if sweep.exception_key == (scheduled, actual) and sweep.exception_end == segment.start:
+        sweep.exceptions[-1]["endOffsetSeconds"] = segment.end - sweep.origin
+    else:
+        day.exception_count += 1
+        sweep.exceptions.append(_exception(org, sweep.origin, segment, activity, actual, impact))
+    sweep.exception_key, sweep.exception_end = (scheduled, actual), segment.end
+    day.exception_duration += seconds
+    if impact == "Negative":
+        day.impact_seconds += seconds
+        sweep.negative_seconds += seconds
+    elif impact == "Positive":
+        sweep.positive_seconds += seconds
+
+
+def _user_result(
+    user_id: str, days: list[_Day], sweep: _Sweep, *, include_exceptions: bool, include_actuals: bool
+) -> dict[str, Any]:
+    """The ``WfmHistoricalAdherenceBulkUserResult``, keys in the order the sandbox has always served."""
     adherent = sum(d.adherent for d in days)
-    result: dict = {
+    result: dict[str, Any] = {
         "userId": user_id,
         "adherencePercentage": percentage(adherent, sum(d.adherence_schedule for d in days)),
         "conformancePercentage": percentage(
@@ -166,7 +217,7 @@ def compute_user_result(
         result["exceptionInfo"] = sweep.exceptions
     if include_actuals:
         result["actuals"] = sweep.actuals
-    result["dayMetrics"] = [_day_metrics(d, s0) for d in days]
+    result["dayMetrics"] = [_day_metrics(d, sweep.origin) for d in days]
     return result
 
 
@@ -195,21 +246,11 @@ def _extend_actuals(org: SandboxOrg, sweep: _Sweep, a: int, b: int, category: st
 
 
 def _exception(
-    org: SandboxOrg,
-    start_offset: int,
-    end_offset: int,
-    activity: tuple[int, int, str, str, str | None],
-    actual: str | None,
-    system: str,
-    status: str,
-    presence_id: str,
-    impact: str,
-) -> dict:
-    from wfm_pipeline.sandbox.org import ACTIVITY_CODE_IDS, wfm_presence
-
-    info: dict = {
-        "startOffsetSeconds": start_offset,
-        "endOffsetSeconds": end_offset,
+    org: SandboxOrg, origin: int, segment: _Segment, activity: _Activity, actual: str | None, impact: str
+) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "startOffsetSeconds": segment.start - origin,
+        "endOffsetSeconds": segment.end - origin,
         "scheduledActivityCodeId": activity[3],
         "scheduledActivityCategory": activity[2],
         "scheduledSecondaryPresenceLookupIds": [] if activity[4] is None else [org.lookup_id(activity[4])],
@@ -217,14 +258,14 @@ def _exception(
     if actual is not None:
         info["actualActivityCodeId"] = ACTIVITY_CODE_IDS[actual]
         info["actualActivityCategory"] = actual
-    info["systemPresence"] = wfm_presence(system)
-    info["routingStatus"] = status
+    info["systemPresence"] = wfm_presence(segment.system)
+    info["routingStatus"] = segment.status
     info["impact"] = impact
-    info["secondaryPresenceLookupId"] = org.lookup_id(presence_id)
+    info["secondaryPresenceLookupId"] = org.lookup_id(segment.presence_id)
     return info
 
 
-def _day_metrics(day: _Day, origin: int) -> dict:
+def _day_metrics(day: _Day, origin: int) -> dict[str, Any]:
     return {
         "dayStartOffsetSeconds": day.start - origin,
         "adherenceScheduleSeconds": day.adherence_schedule,

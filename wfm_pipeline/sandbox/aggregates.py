@@ -18,7 +18,7 @@ import itertools
 from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.localdays import ONE_DAY, from_epoch, local_date, local_midnight, to_epoch
@@ -63,7 +63,7 @@ def bucket_bounds(start: int, end: int, granularity: timedelta | None, time_zone
     return sorted(cuts)
 
 
-def compute_user_aggregates(
+def user_aggregates(
     org: SandboxOrg,
     user_id: str,
     start: datetime,
@@ -71,7 +71,7 @@ def compute_user_aggregates(
     granularity: timedelta | None,
     time_zone: str,
     metrics: Sequence[str],
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     s0, s1 = to_epoch(start), to_epoch(end)
     series: dict[str, list[tuple[int, int, str]]] = {}
     if "tSystemPresence" in metrics or "tOrganizationPresence" in metrics:
@@ -95,9 +95,9 @@ def compute_user_aggregates(
     # reaching into each bucket instead of scanning the whole series per bucket.
     ends = {metric: [span[1] for span in spans] for metric, spans in series.items()}
     bounds = bucket_bounds(s0, s1, granularity, time_zone)
-    data: list[dict] = []
+    data: list[dict[str, Any]] = []
     for a, b in itertools.pairwise(bounds):
-        entries: list[dict] = []
+        entries: list[dict[str, Any]] = []
         for metric in dict.fromkeys(metrics):  # requested order, duplicates ignored
             totals: dict[str, list[int]] = {}
             spans = series.get(metric, [])

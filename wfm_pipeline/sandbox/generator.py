@@ -162,7 +162,9 @@ def generate_day(seed: int, agent_index: int, tz_name: str, day: date, history_s
         return EMPTY_DAY
 
     if on_vacation or rng.random() < 0.03:
-        activities = (ActivityRecord(shift_start, shift_start + 8 * HOUR, TIME_OFF, None),)
+        activities: tuple[ActivityRecord, ...] = (
+            ActivityRecord(shift_start, shift_start + 8 * HOUR, TIME_OFF, None),
+        )
         if rng.random() < 0.05:  # logs in on a day off anyway, to catch up on e-mail
             end = shift_start + rng.randint(30, 120) * MINUTE
             segments = _login_prefix(rng, shift_start, end, first=P_BACK_OFFICE)

@@ -15,10 +15,12 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from wfm_pipeline import wire
+from wfm_pipeline.sandbox.adherence import adherence_user_result
 from wfm_pipeline.sandbox.errors import format_ts
+from wfm_pipeline.sandbox.org import SandboxOrg
 
 UserDetailsOrder = Literal["asc", "desc", "unordered"]
 
@@ -96,6 +98,7 @@ class UserDetailsJob:
 
 
 Job = AdherenceJob | UserDetailsJob
+JobT = TypeVar("JobT", AdherenceJob, UserDetailsJob)
 
 
 class JobRegistry:
@@ -118,7 +121,7 @@ class JobRegistry:
         with self._lock:
             self._jobs[job.id] = job
 
-    def get(self, job_id: str, client_id: str, kind: type[Job], now: datetime) -> Job | None:
+    def get(self, job_id: str, client_id: str, kind: type[JobT], now: datetime) -> JobT | None:
         """The job if it exists, is of ``kind``, belongs to ``client_id`` and is retained; else None."""
         with self._lock:
             job = self._jobs.get(job_id)
@@ -202,7 +205,9 @@ def user_details_document_count(job: UserDetailsJob) -> int:
     return len(job.days()) * len(job.user_ids)
 
 
-def user_details_page(org: Any, job: UserDetailsJob, offset: int, page_size: int) -> list[dict[str, Any]]:
+def user_details_page(
+    org: SandboxOrg, job: UserDetailsJob, offset: int, page_size: int
+) -> list[dict[str, Any]]:
     """The user-day documents [offset, offset + page_size) of a job, with redundant copies removed.
 
     As in Genesys' datalake, a status is stored once per UTC day it touches and a job iterates
@@ -218,72 +223,80 @@ def user_details_page(org: Any, job: UserDetailsJob, offset: int, page_size: int
     if job.order == "desc":
         indices = range(total - 1 - offset, max(total - 1 - offset - page_size, -1), -1)
     first_day = days[0] if days else job.start
-    documents: list[dict[str, Any]] = []
-    for index in indices:
-        day, user_id = days[index // len(users)], users[index % len(users)]
-        window_start = max(day, job.start)
-        window_end = min(day + timedelta(days=1), job.end, job.availability)
-        if window_end <= window_start:
-            continue
-
-        def kept(start: datetime, day: datetime = day) -> bool:
-            return start < job.availability and (start >= day or day == first_day)
-
-        presence = [
-            {
-                "startTime": format_ts(span.start),
-                "endTime": format_ts(span.end),
-                "systemPresence": span.system_presence,
-                "organizationPresenceId": span.organization_presence_id,
-            }
-            for span in org.presence(user_id, window_start, window_end)
-            if kept(span.start)
-            and all(
-                filter_matches(
-                    f,
-                    {
-                        "systemPresence": span.system_presence,
-                        "organizationPresenceId": span.organization_presence_id,
-                    },
-                )
-                for f in job.presence_filters
-            )
-        ]
-        routing = [
-            {
-                "startTime": format_ts(span.start),
-                "endTime": format_ts(span.end),
-                "routingStatus": span.routing_status,
-            }
-            for span in org.routing(user_id, window_start, window_end)
-            if kept(span.start)
-            and all(
-                filter_matches(f, {"routingStatus": span.routing_status}) for f in job.routing_status_filters
-            )
-        ]
-        if job.order == "desc":
-            presence.reverse()
-            routing.reverse()
-        if not presence and not routing:
-            continue
-        document: dict[str, Any] = {"userId": user_id}
-        if presence:
-            document["primaryPresence"] = presence
-        if routing:
-            document["routingStatus"] = routing
-        documents.append(document)
-    return documents
+    documents = [
+        _user_day_document(org, job, days[index // len(users)], users[index % len(users)], first_day)
+        for index in indices
+    ]
+    return [document for document in documents if document is not None]
 
 
-def adherence_document(org: Any, job: AdherenceJob, item: AdherenceItem) -> dict[str, Any]:
+def _user_day_document(
+    org: SandboxOrg, job: UserDetailsJob, day: datetime, user_id: str, first_day: datetime
+) -> dict[str, Any] | None:
+    """One (UTC day, user) document of the job, None when nothing of it is served."""
+    window_start = max(day, job.start)
+    window_end = min(day + timedelta(days=1), job.end, job.availability)
+    if window_end <= window_start:
+        return None
+
+    def kept(start: datetime) -> bool:
+        return start < job.availability and (start >= day or day == first_day)
+
+    presence = [
+        {
+            "startTime": format_ts(span.start),
+            "endTime": format_ts(span.end),
+            "systemPresence": span.system_presence,
+            "organizationPresenceId": span.organization_presence_id,
+        }
+        for span in org.presence(user_id, window_start, window_end)
+        if kept(span.start)
+        and _passes(
+            job.presence_filters,
+            {"systemPresence": span.system_presence, "organizationPresenceId": span.organization_presence_id},
+        )
+    ]
+    routing = [
+        {
+            "startTime": format_ts(span.start),
+            "endTime": format_ts(span.end),
+            "routingStatus": span.routing_status,
+        }
+        for span in org.routing(user_id, window_start, window_end)
+        if kept(span.start) and _passes(job.routing_status_filters, {"routingStatus": span.routing_status})
+    ]
+    if job.order == "desc":
+        presence.reverse()
+        routing.reverse()
+    if not presence and not routing:
+        return None
+    document: dict[str, Any] = {"userId": user_id}
+    if presence:
+        document["primaryPresence"] = presence
+    if routing:
+        document["routingStatus"] = routing
+    return document
+
+
+def _passes(filters: tuple[dict[str, Any], ...], values: dict[str, str]) -> bool:
+    return all(filter_matches(spec, values) for spec in filters)
+
+
+def adherence_document(org: SandboxOrg, job: AdherenceJob, item: AdherenceItem) -> dict[str, Any]:
     """One download file: ``WfmHistoricalAdherenceBulkResult`` for one item of the job."""
     return {
         "startDate": format_ts(item.start),
         "endDate": format_ts(item.end),
         "managementUnitId": item.management_unit_id,
         "userResults": [
-            org.adherence_user_result(
-                user_id, item.start, item.end, job.time_zone, item.include_exceptions, item.include_actuals
+            adherence_user_result(
+                org,
+                user_id,
+                item.start,
+                item.end,
+                job.time_zone,
+                include_exceptions=item.include_exceptions,
+                include_actuals=item.include_actuals,
             )
             for user_id in item.user_ids
         ],

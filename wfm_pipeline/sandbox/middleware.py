@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -57,6 +58,43 @@ def replace_headers(
     return kept + [(name.encode("latin-1"), value.encode("latin-1")) for name, value in overrides.values()]
 
 
+@dataclass
+class _ResponseSeen:
+    """What the middleware saw of its response: the status once it started, and how a fault cuts it."""
+
+    status: int = 0
+    started: bool = False
+    truncate: bool = False  # truncate_download: send half of a 200 body, then drop the connection
+    dropped: bool = False  # the connection was closed without (the rest of) a response
+
+
+def _sender(send: Send, receive: Receive, state: dict[str, Any], response: _ResponseSeen) -> Send:
+    """``send`` with the correlation id, rate-limit and fault headers added, truncating when told to."""
+    correlation_id: str = state["correlation_id"]
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            response.started = True
+            response.status = message["status"]
+            headers = list(message.get("headers", []))
+            headers.append((b"inin-correlation-id", correlation_id.encode()))
+            headers.extend(state.get("ratelimit") or [])
+            if state.get("header_overrides"):
+                headers = replace_headers(headers, state["header_overrides"])
+            message = {**message, "headers": headers}
+        elif message["type"] == "http.response.body" and response.truncate and response.status == 200:
+            body = message.get("body", b"")
+            await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+            response.dropped = _abort_connection(receive)
+            if not response.dropped:
+                raise ConnectionAbortedError("truncated download (no transport to close)")
+            await asyncio.sleep(0)
+            return
+        await send(message)
+
+    return send_with_headers
+
+
 class SandboxMiddleware:
     """Outermost ASGI layer: correlation id + rate-limit headers, loopback guard, faults, catch-all 500,
     stats."""
@@ -69,64 +107,53 @@ class SandboxMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sandbox = self.sandbox
         correlation_id = str(uuid.uuid4())
         state: dict[str, Any] = scope.setdefault("state", {})
         state["correlation_id"] = correlation_id
-        method, path = scope["method"], scope["path"]
-        response: dict[str, Any] = {"status": 0, "started": False, "truncate": False, "dropped": False}
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                response["started"] = True
-                response["status"] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"inin-correlation-id", correlation_id.encode()))
-                headers.extend(state.get("ratelimit") or [])
-                if state.get("header_overrides"):
-                    headers = replace_headers(headers, state["header_overrides"])
-                message = {**message, "headers": headers}
-            elif (
-                message["type"] == "http.response.body" and response["truncate"] and response["status"] == 200
-            ):
-                body = message.get("body", b"")
-                await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-                response["dropped"] = _abort_connection(receive)
-                if not response["dropped"]:
-                    raise ConnectionAbortedError("truncated download (no transport to close)")
-                await asyncio.sleep(0)
-                return
-            await send(message)
-
+        response = _ResponseSeen()
+        send_with_headers = _sender(send, receive, state, response)
         try:
-            if is_admin_path(path):
-                host = dict(scope["headers"]).get(b"host")
-                if not is_loopback_host_header(host.decode("latin-1") if host is not None else None):
-                    await self._refuse_non_loopback(host, scope, receive, send_with_headers, state)
-                    return
-            elif await self._apply_faults(scope, receive, send_with_headers, state, response):
-                return
-            await self.app(scope, receive, send_with_headers)
+            await self._dispatch(scope, receive, send_with_headers, state, response)
         except Exception:
-            if response["dropped"]:
+            if response.dropped:
                 return
-            sandbox.stats.record_unhandled_error()
-            log.exception("unhandled error on %s %s (correlation id %s)", method, path, correlation_id)
-            if not response["started"]:
+            self.sandbox.stats.record_unhandled_error()
+            log.exception(
+                "unhandled error on %s %s (correlation id %s)", scope["method"], scope["path"], correlation_id
+            )
+            if not response.started:
                 await default_error(500, correlation_id)(scope, receive, send_with_headers)
         finally:
-            template = getattr(scope.get("route"), "path", None) or self._template(scope)
-            status = "dropped" if response["dropped"] else response["status"]
-            sandbox.stats.record_request(f"{method} {template}", status)
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "%s %s -> %s token=%s correlation=%s",
-                    method,
-                    path,
-                    status,
-                    _token_tag(scope),
-                    correlation_id,
-                )
+            self._record(scope, response, correlation_id)
+
+    async def _dispatch(
+        self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], response: _ResponseSeen
+    ) -> None:
+        """The loopback guard for admin routes, faults for the emulated API, then the app."""
+        if is_admin_path(scope["path"]):
+            host = dict(scope["headers"]).get(b"host")
+            if not is_loopback_host_header(host.decode("latin-1") if host is not None else None):
+                await self._refuse_non_loopback(host, scope, receive, send, state)
+                return
+        elif await self._apply_faults(scope, receive, send, state, response):
+            return
+        await self.app(scope, receive, send)
+
+    def _record(self, scope: Scope, response: _ResponseSeen, correlation_id: str) -> None:
+        """Count the request per route template and log it."""
+        method, path = scope["method"], scope["path"]
+        template = getattr(scope.get("route"), "path", None) or self._template(scope)
+        status: int | str = "dropped" if response.dropped else response.status
+        self.sandbox.stats.record_request(f"{method} {template}", status)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s -> %s token=%s correlation=%s",
+                method,
+                path,
+                status,
+                _token_tag(scope),
+                correlation_id,
+            )
 
     @staticmethod
     async def _refuse_non_loopback(
@@ -151,7 +178,7 @@ class SandboxMiddleware:
         return "(unmatched)"
 
     async def _apply_faults(
-        self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], response: dict[str, Any]
+        self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any], response: _ResponseSeen
     ) -> bool:
         """Apply the faults that fire for this request; True when the request is fully answered."""
         sandbox = self.sandbox
@@ -168,13 +195,13 @@ class SandboxMiddleware:
             if rule.kind == "slow":
                 await asyncio.sleep(rule.delay_seconds / sandbox.config.time_scale)
             elif rule.kind == "drop_connection":
-                response["dropped"] = _abort_connection(receive)
-                if not response["dropped"]:
+                response.dropped = _abort_connection(receive)
+                if not response.dropped:
                     raise ConnectionAbortedError("dropped connection (no transport to close)")
                 await asyncio.sleep(0)
                 return True
             elif rule.kind == "truncate_download":
-                response["truncate"] = True
+                response.truncate = True
             elif rule.kind == "revoke_token":
                 authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
                 if authorization[:7].lower() == "bearer ":

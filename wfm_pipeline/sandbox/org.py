@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox import generator as gen
@@ -271,36 +270,6 @@ class SandboxOrg:
         index, tz_name = located
         spans = self._timelines.routing(index, tz_name, to_epoch(start), _ceil_epoch(end))
         return [RoutingSpan(from_epoch(s), from_epoch(e), status) for s, e, status in spans]
-
-    # --- derived numbers ---------------------------------------------------------------------------
-    def adherence_user_result(
-        self,
-        user_id: str,
-        start: datetime,
-        end: datetime,
-        time_zone: str,
-        include_exceptions: bool,
-        include_actuals: bool,
-    ) -> dict:
-        from wfm_pipeline.sandbox.adherence import compute_user_result
-
-        return compute_user_result(
-            self, user_id, start, end, time_zone, include_exceptions=include_exceptions,
-            include_actuals=include_actuals,
-        )  # fmt: skip
-
-    def user_aggregates(
-        self,
-        user_id: str,
-        start: datetime,
-        end: datetime,
-        granularity: timedelta | None,
-        time_zone: str,
-        metrics: Sequence[str],
-    ) -> list[dict]:
-        from wfm_pipeline.sandbox.aggregates import compute_user_aggregates
-
-        return compute_user_aggregates(self, user_id, start, end, granularity, time_zone, metrics)
 
     # --- internals ---------------------------------------------------------------------------------
     @property

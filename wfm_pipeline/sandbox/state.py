@@ -23,6 +23,7 @@ from wfm_pipeline.sandbox.errors import ApiError
 from wfm_pipeline.sandbox.faults import FaultBook
 from wfm_pipeline.sandbox.jobs import JobRegistry
 from wfm_pipeline.sandbox.limits import FixedWindowBudget, RollingWindowQuota
+from wfm_pipeline.sandbox.org import SandboxOrg
 from wfm_pipeline.sandbox.stats import Stats
 
 ADMIN_PREFIX = "/sandbox/"  # admin and truth routes stay fault-free ...
@@ -61,7 +62,7 @@ class BytesCache:
 class SandboxState:
     """Everything a request handler needs: config, org, clock, limits, tokens, jobs, faults, stats."""
 
-    def __init__(self, config: SandboxConfig, org: Any, clock: Clock) -> None:
+    def __init__(self, config: SandboxConfig, org: SandboxOrg, clock: Clock) -> None:
         self.config = config
         self.org = org
         self.clock = clock
@@ -135,4 +136,5 @@ class Caller:
 
 
 def sandbox_of(request: Request) -> SandboxState:
-    return request.app.state.sandbox
+    sandbox: SandboxState = request.app.state.sandbox
+    return sandbox

@@ -32,7 +32,8 @@ class Stats:
             self._tokens_issued = 0
             self._peak_concurrent_jobs = 0
 
-    def record_request(self, route: str, status: int) -> None:
+    def record_request(self, route: str, status: int | str) -> None:
+        """``status``: the HTTP status, or "dropped" for a connection closed without a response."""
         with self._lock:
             self._requests[route][str(status)] += 1
 

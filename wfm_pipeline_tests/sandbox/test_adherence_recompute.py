@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from wfm_pipeline import wire
+from wfm_pipeline.sandbox.adherence import adherence_user_result
 from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 
 WFM_SPELLING = dict(zip(wire.ANALYTICS_SYSTEM_PRESENCES, wire.WFM_SYSTEM_PRESENCES, strict=True))
@@ -201,7 +202,9 @@ def test_adherence_equals_independent_recomputation(org: SandboxOrg) -> None:
     offline_exceptions = 0
     lookup = org.secondary_presence_lookup()
     for user_id, start, end, tz_name in _cases(org):
-        served = org.adherence_user_result(user_id, start, end, tz_name, True, True)
+        served = adherence_user_result(
+            org, user_id, start, end, tz_name, include_exceptions=True, include_actuals=True
+        )
         expected = recompute(org, user_id, start, end, tz_name)
         context = (user_id, start, tz_name)
         assert served["userId"] == user_id
@@ -254,8 +257,14 @@ def test_day_metrics_follow_local_days_of_the_query_time_zone(org: SandboxOrg) -
     chicago = ZoneInfo("America/Chicago")
     start = datetime(2024, 3, 9, tzinfo=chicago).astimezone(UTC)
     end = datetime(2024, 3, 12, tzinfo=chicago).astimezone(UTC)
-    result = org.adherence_user_result(
-        _mu_agents(org, "America/Chicago")[0], start, end, "America/Chicago", False, False
+    result = adherence_user_result(
+        org,
+        _mu_agents(org, "America/Chicago")[0],
+        start,
+        end,
+        "America/Chicago",
+        include_exceptions=False,
+        include_actuals=False,
     )
     offsets = [d["dayStartOffsetSeconds"] for d in result["dayMetrics"]]
     assert offsets == [0, 24 * 3600, 24 * 3600 + 23 * 3600]

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from wfm_pipeline.sandbox.aggregates import user_aggregates
 from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 
 METRICS = ("tAgentRoutingStatus", "tSystemPresence", "tOrganizationPresence")
@@ -68,7 +69,7 @@ def test_buckets_equal_clipped_timeline_durations(
     start = datetime(2024, 3, 8, tzinfo=tz).astimezone(UTC)  # across the US DST change
     end = datetime(2024, 3, 12, tzinfo=tz).astimezone(UTC)
     for user_id in org.agent_ids()[::9]:
-        data = org.user_aggregates(user_id, start, end, granularity, time_zone, METRICS)
+        data = user_aggregates(org, user_id, start, end, granularity, time_zone, METRICS)
         assert data
         covered = timedelta(0)
         previous_end = start
@@ -94,7 +95,7 @@ def test_daily_buckets_are_local_days_with_dst(org: SandboxOrg) -> None:
     tz = ZoneInfo("America/Chicago")
     start = datetime(2024, 3, 9, tzinfo=tz).astimezone(UTC)
     end = datetime(2024, 3, 12, tzinfo=tz).astimezone(UTC)
-    data = org.user_aggregates(org.agent_ids()[0], start, end, timedelta(days=1), "America/Chicago", METRICS)
+    data = user_aggregates(org, org.agent_ids()[0], start, end, timedelta(days=1), "America/Chicago", METRICS)
     lengths = [(b - a).total_seconds() / 3600 for a, b in (_parse_interval(d["interval"]) for d in data)]
     assert lengths == [24, 23, 24]
 
@@ -103,7 +104,7 @@ def test_metric_selection_and_totals(org: SandboxOrg) -> None:
     user_id = org.agent_ids()[4]
     start = datetime(2024, 7, 1, tzinfo=UTC)
     end = start + timedelta(days=2)
-    data = org.user_aggregates(user_id, start, end, timedelta(hours=1), "UTC", ["tAgentRoutingStatus"])
+    data = user_aggregates(org, user_id, start, end, timedelta(hours=1), "UTC", ["tAgentRoutingStatus"])
     assert {e["metric"] for bucket in data for e in bucket["metrics"]} == {"tAgentRoutingStatus"}
     per_status: Counter[str] = Counter()
     for bucket in data:

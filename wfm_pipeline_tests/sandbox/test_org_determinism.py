@@ -12,6 +12,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+from wfm_pipeline.sandbox.adherence import adherence_user_result
+from wfm_pipeline.sandbox.aggregates import user_aggregates
 from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 
 WEEK_START = datetime(2024, 3, 4, tzinfo=UTC)
@@ -40,9 +42,17 @@ def _dump(org: SandboxOrg) -> bytes:
             "schedule": [dataclasses.asdict(a) for a in org.schedule(user_id, WEEK_START, WEEK_END)],
             "presence": [dataclasses.asdict(p) for p in org.presence(user_id, WEEK_START, WEEK_END)],
             "routing": [dataclasses.asdict(r) for r in org.routing(user_id, WEEK_START, WEEK_END)],
-            "adherence": org.adherence_user_result(user_id, WEEK_START, WEEK_END, mu.time_zone, True, True),
-            "aggregates": org.user_aggregates(
-                user_id, WEEK_START, WEEK_END, timedelta(minutes=30), mu.time_zone, METRICS
+            "adherence": adherence_user_result(
+                org,
+                user_id,
+                WEEK_START,
+                WEEK_END,
+                mu.time_zone,
+                include_exceptions=True,
+                include_actuals=True,
+            ),
+            "aggregates": user_aggregates(
+                org, user_id, WEEK_START, WEEK_END, timedelta(minutes=30), mu.time_zone, METRICS
             ),
         }
     return json.dumps(document, default=str, sort_keys=True).encode()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
+from wfm_pipeline.sandbox.adherence import adherence_user_result
+from wfm_pipeline.sandbox.aggregates import user_aggregates
 from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 
 START = datetime(2025, 1, 6, tzinfo=UTC)
@@ -17,8 +19,8 @@ def _peak_bytes_building_and_querying_one_agent(agents: int) -> tuple[int, Sandb
     try:
         org = SandboxOrg(OrgConfig(seed=9, agents=agents))
         user_id = org.agent_ids(org.management_units[-1].id)[0]
-        org.adherence_user_result(user_id, START, END, "UTC", True, True)
-        org.user_aggregates(user_id, START, END, timedelta(minutes=30), "UTC", ["tAgentRoutingStatus"])
+        adherence_user_result(org, user_id, START, END, "UTC", include_exceptions=True, include_actuals=True)
+        user_aggregates(org, user_id, START, END, timedelta(minutes=30), "UTC", ["tAgentRoutingStatus"])
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

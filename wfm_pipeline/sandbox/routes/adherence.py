@@ -94,7 +94,7 @@ async def post_adherence_bulk(request: Request, sandbox: SandboxState, caller: C
         limits.adherence_latency_base_seconds, limits.adherence_latency_per_agent_day_seconds, 1, agent_days
     )
     ready_at = now + timedelta(seconds=latency)
-    faults = getattr(request.state, "job_faults", set())
+    faults: set[str] = getattr(request.state, "job_faults", set())
     job = AdherenceJob(
         id=sandbox.jobs.new_id(),
         client_id=caller.token.client_id,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from wfm_pipeline import wire
+from wfm_pipeline.sandbox.aggregates import user_aggregates
 from wfm_pipeline.sandbox.errors import bad_request, json_response, parse_interval
 from wfm_pipeline.sandbox.routes.api import api
 from wfm_pipeline.sandbox.routes.filters import select_users, validate_filter
@@ -63,8 +65,21 @@ def merge_groups(per_user: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     ]
 
 
-async def post_user_aggregates(request: Request, sandbox: SandboxState, caller: Caller) -> Response:
-    body = await read_json_object(request, sandbox)
+@dataclass(frozen=True)
+class _AggregateQuery:
+    """A validated ``UserAggregationQuery`` body."""
+
+    start: datetime
+    end: datetime
+    metrics: list[str]
+    group_by: list[str]
+    time_zone: str
+    granularity: timedelta | None
+    filters: tuple[dict[str, Any], ...]
+
+
+def _aggregate_query(body: dict[str, Any]) -> _AggregateQuery:
+    """The query, or the 400 Genesys answers to its first invalid field (in the order Genesys checks)."""
     if "interval" not in body:
         raise bad_request("interval is required", field_name="interval")
     start, end = parse_interval(body["interval"])
@@ -90,32 +105,42 @@ async def post_user_aggregates(request: Request, sandbox: SandboxState, caller: 
         raise bad_request(
             "granularity too fine for the interval (more than 10000 buckets)", field_name="granularity"
         )
+    return _AggregateQuery(start, end, metrics, group_by, time_zone, granularity, _user_filters(body))
+
+
+def _user_filters(body: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     user_filter = body.get("filter")
-    filters: tuple[dict[str, Any], ...] = ()
-    if user_filter is not None:
-        count = validate_filter(user_filter, ("userId",), "filter")
-        if count > wire.AGGREGATES_MAX_USER_PREDICATES:
-            raise bad_request(
-                f"A single query may contain no more than {wire.AGGREGATES_MAX_USER_PREDICATES} "
-                f"userId predicates "
-                f"(got {count}).",
-                field_name="filter",
-            )
-        filters = (user_filter,)
-    user_ids = select_users(sandbox, filters)
+    if user_filter is None:
+        return ()
+    count = validate_filter(user_filter, ("userId",), "filter")
+    if count > wire.AGGREGATES_MAX_USER_PREDICATES:
+        raise bad_request(
+            f"A single query may contain no more than {wire.AGGREGATES_MAX_USER_PREDICATES} "
+            f"userId predicates "
+            f"(got {count}).",
+            field_name="filter",
+        )
+    return (user_filter,)
+
+
+async def post_user_aggregates(request: Request, sandbox: SandboxState, caller: Caller) -> Response:
+    query = _aggregate_query(await read_json_object(request, sandbox))
+    user_ids = select_users(sandbox, query.filters)
     # Aggregates are near-real-time in Genesys: data up to now, nothing from the (generated) future.
-    data_end = min(end, caller.now)
+    data_end = min(query.end, caller.now)
 
     def compute() -> list[list[dict[str, Any]]]:
-        if data_end <= start:
+        if data_end <= query.start:
             return [[] for _ in user_ids]
         return [
-            sandbox.org.user_aggregates(user_id, start, data_end, granularity, time_zone, metrics)
+            user_aggregates(
+                sandbox.org, user_id, query.start, data_end, query.granularity, query.time_zone, query.metrics
+            )
             for user_id in user_ids
         ]
 
     per_user = await sandbox.compute(compute)
-    if group_by:
+    if query.group_by:
         results = [
             {"group": {"userId": user_id}, "data": data}
             for user_id, data in zip(user_ids, per_user, strict=True)

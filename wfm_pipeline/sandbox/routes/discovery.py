@@ -85,6 +85,8 @@ async def list_management_unit_users(request: Request, sandbox: SandboxState, ca
 
 def user_json(sandbox: SandboxState, user_id: str) -> dict[str, Any]:
     agent = sandbox.org.agent(user_id)
+    if agent is None:  # callers list only ids the org knows
+        raise LookupError(f"user {user_id} is not an agent of the sandbox org")
     return {
         "id": agent.id,
         "name": agent.name,

@@ -62,7 +62,7 @@ async def post_user_details_job(request: Request, sandbox: SandboxState, caller:
         days,
     )
     ready_at = now + timedelta(seconds=latency)
-    faults = getattr(request.state, "job_faults", set())
+    faults: set[str] = getattr(request.state, "job_faults", set())
     retention = 0.0 if "expire_job" in faults else limits.result_retention_seconds
     job = UserDetailsJob(
         id=sandbox.jobs.new_id(),
@@ -88,7 +88,7 @@ def user_details_job(request: Request, sandbox: SandboxState, caller: Caller) ->
     job = sandbox.jobs.get(request.path_params["job_id"], caller.token.client_id, UserDetailsJob, caller.now)
     if job is None:
         raise not_found("The requested job was not found.")
-    return job  # type: ignore[return-value]
+    return job
 
 
 async def get_user_details_job(request: Request, sandbox: SandboxState, caller: Caller) -> Response:
