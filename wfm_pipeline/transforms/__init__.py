@@ -27,9 +27,7 @@ from wfm_pipeline.transforms.segments import (
     ROUTING_STATUS_COLUMNS,
     ROUTING_STATUS_SEGMENTS_SCHEMA,
     StatusRecordKind,
-    deduplicate,
     record_counts,
-    remove_overlaps,
     segments,
     status_records_from_json,
 )
@@ -56,10 +54,8 @@ __all__ = [
     "adherence_exception_rows",
     "agent_occupancy",
     "day_frame",
-    "deduplicate",
     "membership_frame",
     "record_counts",
-    "remove_overlaps",
     "segments",
     "status_records_from_json",
 ]
