@@ -15,17 +15,16 @@ from datetime import date, datetime
 
 import dagster as dg
 
-from wfm_pipeline.defs.assets import ALL_ASSETS
-from wfm_pipeline.defs.assets.tables import adherence_tables, user_details_tables
-from wfm_pipeline.defs.partitions import SETTINGS, daily_partitions
+# Not exported by dagster's top level, but it is what define_asset_job returns.
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from wfm_pipeline.defs.partitions import Partitioning
 from wfm_pipeline.defs.resources import GenesysApiResource
+from wfm_pipeline.defs.settings import PipelineSettings
 from wfm_pipeline.timestamps import utc_span_of_days
 
-wfm_job = dg.define_asset_job(
-    "wfm_daily",
-    selection=dg.AssetSelection.assets(*ALL_ASSETS),
-    description="Export jobs -> raw files -> clean tables for the selected days.",
-)
+JOB_NAME = "wfm_daily"
+SENSOR_NAME = "wfm_data_availability_sensor"
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,12 @@ class PlannedRun:
     partition_key: str
     run_key: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Automation:
+    job: UnresolvedAssetJobDefinition
+    sensor: dg.SensorDefinition
 
 
 def _latest_local_end(time_zones: Sequence[str], key: str) -> datetime:
@@ -69,46 +74,59 @@ def plan_runs(
     return runs, last_refresh_on
 
 
-def _materialized(instance: dg.DagsterInstance) -> set[str]:
+def _materialized(instance: dg.DagsterInstance, table_keys: Sequence[dg.AssetKey]) -> set[str]:
     """Days whose every table asset is materialized."""
-    keys = [spec.key for spec in (*adherence_tables.specs, *user_details_tables.specs)]
-    sets = [set(instance.get_materialized_partitions(key)) for key in keys]
+    sets = [set(instance.get_materialized_partitions(key)) for key in table_keys]
     return set.intersection(*sets) if sets else set()
 
 
-@dg.sensor(
-    job=wfm_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
-    description=__doc__.split("\n\n")[1] if __doc__ else None,
-)
-def wfm_data_availability_sensor(
-    context: dg.SensorEvaluationContext, genesys: GenesysApiResource
-) -> dg.SensorResult | dg.SkipReason:
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    with genesys.client() as client:
-        available_until = client.data_availability_date()
-        zones = sorted({unit.time_zone for unit in client.management_units()})
-    if not zones:
-        return dg.SkipReason("the organization has no management units")
-    keys = daily_partitions.get_partition_keys(dynamic_partitions_store=context.instance)
-    runs, last_refresh_on = plan_runs(
-        keys,
-        zones,
-        available_until,
-        _materialized(context.instance),
-        cursor.get("last_refresh_on"),
-        SETTINGS.sensor_lookback_days,
-        SETTINGS.refresh_days,
+def _run_requests(runs: Sequence[PlannedRun]) -> list[dg.RunRequest]:
+    return [
+        dg.RunRequest(run_key=run.run_key, partition_key=run.partition_key, tags={"wfm/reason": run.reason})
+        for run in runs
+    ]
+
+
+def build_automation(
+    settings: PipelineSettings,
+    partitioning: Partitioning,
+    assets: Sequence[dg.AssetsDefinition],
+    table_keys: Sequence[dg.AssetKey],
+) -> Automation:
+    """The job over all ``assets`` and the sensor that runs it for days once they are available (whether a
+    day is done is judged by the ``table_keys`` materializations)."""
+    job = dg.define_asset_job(
+        JOB_NAME,
+        selection=dg.AssetSelection.assets(*assets),
+        description="Export jobs -> raw files -> clean tables for the selected days.",
     )
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=run.run_key, partition_key=run.partition_key, tags={"wfm/reason": run.reason}
-            )
-            for run in runs
-        ],
-        cursor=json.dumps(
-            {"last_refresh_on": last_refresh_on, "available_until": available_until.isoformat()}
-        ),
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
+    def sensor(
+        context: dg.SensorEvaluationContext, genesys: GenesysApiResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        with genesys.client() as client:
+            available_until = client.data_availability_date()
+            zones = sorted({unit.time_zone for unit in client.management_units()})
+        if not zones:
+            return dg.SkipReason("the organization has no management units")
+        runs, last_refresh_on = plan_runs(
+            partitioning.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance),
+            zones,
+            available_until,
+            _materialized(context.instance, table_keys),
+            cursor.get("last_refresh_on"),
+            settings.sensor_lookback_days,
+            settings.refresh_days,
+        )
+        new_cursor = {"last_refresh_on": last_refresh_on, "available_until": available_until.isoformat()}
+        return dg.SensorResult(run_requests=_run_requests(runs), cursor=json.dumps(new_cursor))
+
+    return Automation(job=job, sensor=sensor)

@@ -14,8 +14,8 @@ import dagster as dg
 import httpx
 import pytest
 
-from wfm_pipeline.defs.automation import PlannedRun, plan_runs, wfm_data_availability_sensor
-from wfm_pipeline.defs.partitions import SETTINGS, daily_partitions
+from wfm_pipeline.defs.automation import SENSOR_NAME, PlannedRun, plan_runs
+from wfm_pipeline.defs.build import build_definitions
 from wfm_pipeline.defs.resources import GenesysApiResource
 from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
 
@@ -110,9 +110,11 @@ def test_bad_configuration_fails_at_load_naming_the_variable(tmp_path: Path) -> 
 def test_sensor_requests_the_recent_available_days_from_the_sandbox(small_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     org = httpx.get(small_sandbox.base_url + "/sandbox/truth/org").json()
     zones = {unit["timeZone"] for unit in org["managementUnits"]}
+    settings = PipelineSettings.from_env({"WFM_DATA_DIR": str(tmp_path)})
+    sensor = build_definitions(settings).get_sensor_def(SENSOR_NAME)
     resources = {"genesys": GenesysApiResource(sandbox_url=small_sandbox.base_url, state_dir=str(tmp_path))}
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources)
-    result = wfm_data_availability_sensor(context)
+    result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     cursor = json.loads(result.cursor or "{}")
     available_until = datetime.fromisoformat(cursor["available_until"])
@@ -122,7 +124,8 @@ def test_sensor_requests_the_recent_available_days_from_the_sandbox(small_sandbo
         ends = [datetime.combine(day + timedelta(days=1), time.min, tzinfo=ZoneInfo(z)) for z in zones]
         return max(ends) <= available_until
 
-    recent = daily_partitions.get_partition_keys()[-SETTINGS.sensor_lookback_days :]
+    partitions = dg.DailyPartitionsDefinition(start_date=settings.partitions_start.isoformat())
+    recent = partitions.get_partition_keys()[-settings.sensor_lookback_days :]
     expected = [key for key in recent if ended_everywhere(key)]
     assert expected, "the sandbox should have complete recent days"
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
