@@ -202,47 +202,58 @@ def count_exceptions(
     return _count_in_days(document, units, days, "exceptionInfo", "startOffsetSeconds")
 
 
-def _records_read_by_duckdb(paths: Sequence[Path], kind: StatusRecordKind) -> pl.DataFrame:
-    """The status records of the pages at ``paths``, parsed by DuckDB (its JSON reader, its timestamp cast)
-    into the frame ``status_records_from_json`` returns for them."""
-    status_fields = ", ".join(f'"{name}" VARCHAR' for name in kind.status_fields)
-    page_type = (
-        f'STRUCT("userId" VARCHAR, "{kind.list_field}" '
-        f'STRUCT("startTime" VARCHAR, "endTime" VARCHAR, {status_fields})[])[]'
-    )
+_RECORD_KINDS = (ROUTING_STATUS, PRIMARY_PRESENCE)
+
+
+def _record_list_type(kind: StatusRecordKind) -> str:
+    statuses = ", ".join(f'"{name}" VARCHAR' for name in kind.status_fields)
+    return f'STRUCT("startTime" VARCHAR, "endTime" VARCHAR, {statuses})[]'
+
+
+def _unnested_records(connection: duckdb.DuckDBPyConnection, kind: StatusRecordKind) -> pl.DataFrame:
     statuses = ", ".join(f'r."{name}" AS {column}' for name, column in kind.status_fields.items())
-    query = f"""
-        WITH details AS (
-            SELECT unnest(userDetails) AS d
-            FROM read_json($paths, columns = {{'userDetails': '{page_type}'}}, format = 'auto')
-        ), records AS (
-            SELECT d.userId AS user_id, unnest(d."{kind.list_field}") AS r FROM details
-        )
+    relation = connection.sql(
+        f"""
+        WITH records AS (SELECT d.userId AS user_id, unnest(d."{kind.list_field}") AS r FROM details)
         SELECT user_id, CAST(r.startTime AS TIMESTAMPTZ) AS start_time,
                CAST(r.endTime AS TIMESTAMPTZ) AS end_time, {statuses}
         FROM records
-    """
+        """
+    )
+    return pl.DataFrame(relation).cast(kind.record_schema)
+
+
+def _records_read_by_duckdb(paths: Sequence[Path]) -> dict[StatusRecordKind, pl.DataFrame]:
+    """The status records of the pages at ``paths``, parsed by DuckDB (its JSON reader, its timestamp cast)
+    into the frames ``status_records_from_json`` returns for them; each file is read once."""
+    lists = ", ".join(f'"{kind.list_field}" {_record_list_type(kind)}' for kind in _RECORD_KINDS)
+    page_type = f'STRUCT("userId" VARCHAR, {lists})[]'
     # A private in-memory database: nothing touches the warehouse, and no extension is fetched.
     with duckdb.connect(config=dict(warehouse.CONNECTION_DEFAULTS)) as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        relation = connection.sql(query, params={"paths": [str(path) for path in paths]})
-        return pl.DataFrame(relation).cast(kind.record_schema)
+        connection.execute(
+            "CREATE TEMP TABLE details AS SELECT unnest(userDetails) AS d "
+            f"FROM read_json($paths, columns = {{'userDetails': '{page_type}'}}, format = 'auto')",
+            {"paths": [str(path) for path in paths]},
+        )
+        return {kind: _unnested_records(connection, kind) for kind in _RECORD_KINDS}
 
 
 def raw_segment_sources(
-    paths: Sequence[Path],
-    kind: StatusRecordKind,
-    membership: pl.DataFrame,
-    days: pl.DataFrame,
-    open_until: datetime | None,
-) -> int:
-    """Raw records the segment table should show for ``days``: the segment rules (``segments``) applied to
-    the records DuckDB reads from ``paths``, counted once per (user, start, status) like the table's
-    ``status_start_time``. A record our parser drops, duplicates or mis-times changes one side only."""
+    paths: Sequence[Path], membership: pl.DataFrame, days: pl.DataFrame, open_until: datetime | None
+) -> dict[StatusRecordKind, int]:
+    """Per record kind, the raw records its segment table should show for ``days``: the segment rules
+    (``segments``) applied to the records DuckDB reads from ``paths``, counted once per (user, start,
+    status) like the table's ``status_start_time``. A record our parser drops, duplicates or mis-times
+    changes one side only."""
     if not paths:
-        return 0
-    pieces = segments(_records_read_by_duckdb(paths, kind), membership, days, kind.columns, open_until)
-    return pieces.select("user_id", "status_start_time", *kind.columns).n_unique()
+        return dict.fromkeys(_RECORD_KINDS, 0)
+    return {
+        kind: segments(records, membership, days, kind.columns, open_until)
+        .select("user_id", "status_start_time", *kind.columns)
+        .n_unique()
+        for kind, records in _records_read_by_duckdb(paths).items()
+    }
 
 
 # --- occupancy vs aggregates API -------------------------------------------------------------------

@@ -96,9 +96,7 @@ def _load_group(store: RawStore, days: Sequence[date], manifest: DayManifest) ->
         occupancy=agent_occupancy(clean[ROUTING_STATUS], clean[PRIMARY_PRESENCE], days_frame),
         days=days_frame,
         record_counts={kind: record_counts(frame, membership) for kind, frame in records.items()},
-        raw_sources={
-            kind: raw_segment_sources(paths, kind, membership, days_frame, open_until) for kind in records
-        },
+        raw_sources=raw_segment_sources(paths, membership, days_frame, open_until),
         windows=tuple(
             (parse_utc(entry.window_start), parse_utc(entry.window_end))
             for entry in manifest.files

@@ -212,7 +212,7 @@ def test_raw_segment_sources_counts_what_the_segment_table_should_hold(
         paths[-1].write_text(json.dumps(page))
     unit = MARCH_UNIT
     days = day_frame([unit], MARCH_FIRST, MARCH_FIRST)  # 2024-03-01T00:00Z .. 2024-03-02T00:00Z
-    count = quality.raw_segment_sources(paths, ROUTING_STATUS, membership_frame([unit]), days, open_until)
+    count = quality.raw_segment_sources(paths, membership_frame([unit]), days, open_until)[ROUTING_STATUS]
     assert count == expected
 
 
