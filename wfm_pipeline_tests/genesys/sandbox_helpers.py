@@ -18,24 +18,30 @@ class SandboxAdmin:
         response.raise_for_status()
         return response.json() if response.content else None
 
+    def _object(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        answer = self._call(method, path, payload)
+        assert isinstance(answer, dict), f"{method} {path} answered {answer!r}"
+        return answer
+
     def set_faults(self, rules: list[dict[str, Any]]) -> None:
         self._call("PUT", "/sandbox/faults", rules)
 
     def faults(self) -> list[dict[str, Any]]:
         """The active rules, each with how often it has ``served``."""
-        return self._call("GET", "/sandbox/faults")["rules"]
+        rules: list[dict[str, Any]] = self._call("GET", "/sandbox/faults")["rules"]
+        return rules
 
     def clear_faults(self) -> None:
         self._call("DELETE", "/sandbox/faults")
 
     def set_limits(self, **limits: Any) -> dict[str, Any]:
-        return self._call("PUT", "/sandbox/limits", limits)
+        return self._object("PUT", "/sandbox/limits", limits)
 
     def limits(self) -> dict[str, Any]:
-        return self._call("GET", "/sandbox/limits")
+        return self._object("GET", "/sandbox/limits")
 
     def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/sandbox/stats")
+        return self._object("GET", "/sandbox/stats")
 
     def reset_stats(self) -> None:
         self._call("POST", "/sandbox/stats/reset")
@@ -45,7 +51,7 @@ class SandboxAdmin:
         return sum(self.stats()["requests"].get(route, {}).values())
 
     def org(self) -> dict[str, Any]:
-        return self._call("GET", "/sandbox/truth/org")
+        return self._object("GET", "/sandbox/truth/org")
 
     def settings(self, **overrides: Any) -> ClientSettings:
         return ClientSettings.for_sandbox(self.base_url, **self.settings_options(**overrides))

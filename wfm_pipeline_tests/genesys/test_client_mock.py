@@ -78,7 +78,7 @@ def test_user_details_pages_then_delete_job(client: GenesysClient, fake: FakeGen
 def test_expired_user_details_results_are_fetched_from_a_resubmitted_job_which_is_deleted(
     client: GenesysClient, fake: FakeGenesys, tmp_path: Path
 ) -> None:
-    served_404 = []
+    served_404: list[str] = []
 
     def results_expire_once(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/results") and not served_404:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -260,11 +261,11 @@ def _reference_split_local_days(start: date, end: date, zone: str) -> list[tuple
     return windows
 
 
-def _reference_bodies(units: list[ManagementUnit], first: date, last: date) -> list[dict[str, object]]:
+def _reference_bodies(units: list[ManagementUnit], first: date, last: date) -> list[dict[str, Any]]:
     by_zone: dict[str, list[ManagementUnit]] = {}
     for unit in units:
         by_zone.setdefault(unit.time_zone, []).append(unit)
-    bodies: list[dict[str, object]] = []
+    bodies: list[dict[str, Any]] = []
     for core_first, core_last in _reference_cores(first, last, sorted(by_zone)):
         start, end = core_first - timedelta(days=1), core_last + timedelta(days=2)
         plans = []
@@ -282,7 +283,8 @@ def _reference_bodies(units: list[ManagementUnit], first: date, last: date) -> l
                     }
                     for unit in sorted(by_zone[zone], key=lambda u: u.id)
                 ]
-                plans.append((window_first, zone, {"timeZone": zone, "items": items}))
+                body: dict[str, Any] = {"timeZone": zone, "items": items}
+                plans.append((window_first, zone, body))
         bodies.extend(body for _, _, body in sorted(plans, key=lambda plan: (plan[0], plan[1])))
     return bodies
 
@@ -322,3 +324,15 @@ def test_too_many_context_days_leave_no_core_day() -> None:
         plan_adherence_jobs(AdherenceExportRequest([LON], date(2024, 3, 1), date(2024, 3, 2), context_days=4))
     with pytest.raises(ValueError, match="context_days"):
         AdherenceExportRequest([LON], date(2024, 3, 1), date(2024, 3, 2), context_days=-1)
+
+
+def test_core_days_are_capped_even_where_a_local_day_lasts_no_time() -> None:
+    # Samoa skipped 2011-12-30 (0 h): 6 core days plus context would still fit 7 x 24 h, yet a window is
+    # never more than 7 local days (5 core days and their context), as the pipeline always planned.
+    apia = ["Pacific/Apia"]
+    assert split_local_days(
+        date(2011, 12, 26), date(2012, 1, 5), apia, timedelta(days=7), context_days=1
+    ) == [
+        (date(2011, 12, 26), date(2011, 12, 31)),
+        (date(2011, 12, 31), date(2012, 1, 5)),
+    ]

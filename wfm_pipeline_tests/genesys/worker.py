@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ def hammer(config: dict[str, Any], settings: ClientSettings) -> None:
     def on_response(response: httpx.Response) -> None:
         events.append({"t": time.time(), "event": "response", "status": response.status_code})
 
-    hooks = {"request": [on_request], "response": [on_response]}
+    hooks: dict[str, list[Callable[..., Any]]] = {"request": [on_request], "response": [on_response]}
     with GenesysClient(settings, Path(config["state_dir"]), event_hooks=hooks) as client:
         pause = client.budget.pause
 
@@ -93,7 +94,7 @@ def export(config: dict[str, Any], settings: ClientSettings) -> None:
             if len(submitted) == expected:
                 jobs_file.write_text(json.dumps(submitted))
 
-    hooks = {"response": [on_response]}
+    hooks: dict[str, list[Callable[..., Any]]] = {"response": [on_response]}
     with GenesysClient(settings, Path(config["state_dir"]), event_hooks=hooks) as client:
         result = client.run_export(request, Path(config["dest"]))
         jobs_file.write_text(json.dumps([job.job.job_id for job in result.jobs]))  # resumed ones too
