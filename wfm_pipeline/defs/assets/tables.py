@@ -9,6 +9,7 @@ just written; a failure rolls back. A raw file that does not verify or parse is 
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -24,7 +25,7 @@ from wfm_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.loaders import load_adherence, load_user_details
 from wfm_pipeline.processes import bind_step_to_run_worker
-from wfm_pipeline.raw_store import RawDataError
+from wfm_pipeline.raw_store import RawDataError, RawStore
 
 GROUP = "warehouse"
 # A killed or crashed table step rolled its transaction back: running it again is safe. Bad data and
@@ -96,68 +97,83 @@ def _spec(table: warehouse.TableSpec, upstream: str) -> dg.AssetSpec:
     )
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(warehouse.ADHERENCE_DAILY, "adherence_raw_files"),
-        _spec(warehouse.ADHERENCE_EXCEPTIONS, "adherence_raw_files"),
-    ],
-    check_specs=[check.spec() for check in checks.ADHERENCE_CHECKS],
-    partitions_def=daily_partitions,
-    backfill_policy=backfill_policy,
-    pool=WRITER_POOL,
-    retry_policy=RETRY,
-    name="adherence_tables",
-)
-def adherence_tables(
-    context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
-) -> Iterator[dg.MaterializeResult[None]]:
-    bind_step_to_run_worker()
-    first, last = partition_days(context)
-    with pipeline_errors_fail_the_step():
-        load = load_adherence(raw_store.store(), first, last)
-        outcomes = write_checked(
-            duckdb,
-            load.frames,
-            first,
-            last,
-            load.source,
-            lambda connection: checks.adherence_outcomes(connection, load.checks, first, last),
-        )
-    metadata = {"raw_files": dg.MetadataValue.json(list(load.raw_files)), "source": load.source}
-    yield from _results(load.frames, outcomes, first, last, metadata)
+@dataclass(frozen=True)
+class _Step:
+    """What a table step writes, how it checks the written rows, and the metadata of each table."""
+
+    frames: Frames
+    source: str
+    evaluate: Callable[[DuckDBPyConnection], list[checks.CheckOutcome]]
+    metadata: Mapping[str, Any]
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(warehouse.ROUTING_STATUS_SEGMENTS, "user_details_raw_files"),
-        _spec(warehouse.PRESENCE_SEGMENTS, "user_details_raw_files"),
-        _spec(warehouse.AGENT_OCCUPANCY, "user_details_raw_files"),
-    ],
-    check_specs=[check.spec() for check in checks.USER_DETAILS_CHECKS],
-    partitions_def=daily_partitions,
-    backfill_policy=backfill_policy,
-    pool=WRITER_POOL,
-    retry_policy=RETRY,
-    name="user_details_tables",
+def _adherence_step(store: RawStore, first: date, last: date) -> _Step:
+    load = load_adherence(store, first, last)
+    return _Step(
+        load.frames,
+        load.source,
+        lambda connection: checks.adherence_outcomes(connection, load.checks, first, last),
+        {"raw_files": dg.MetadataValue.json(list(load.raw_files)), "source": load.source},
+    )
+
+
+def _user_details_step(store: RawStore, first: date, last: date) -> _Step:
+    load = load_user_details(store, first, last)
+    return _Step(
+        load.frames,
+        load.source,
+        lambda connection: checks.user_details_outcomes(connection, load.checks, first, last),
+        {
+            "raw_files": len(load.raw_files),
+            "source": load.source,
+            "raw_records": dg.MetadataValue.json(load.raw_records),
+        },
+    )
+
+
+def _table_step(
+    name: str,
+    upstream: str,
+    tables: Sequence[warehouse.TableSpec],
+    check_defs: Sequence[checks.CheckDef],
+    prepare: Callable[[RawStore, date, date], _Step],
+) -> dg.AssetsDefinition:
+    """One step writing ``tables`` from the raw files of ``upstream``: load (``prepare``), write the slice
+    with the checks evaluated inside the transaction, one ``MaterializeResult`` per table."""
+
+    @dg.multi_asset(
+        specs=[_spec(table, upstream) for table in tables],
+        check_specs=[check.spec() for check in check_defs],
+        partitions_def=daily_partitions,
+        backfill_policy=backfill_policy,
+        pool=WRITER_POOL,
+        retry_policy=RETRY,
+        name=name,
+    )
+    def _tables(
+        context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
+    ) -> Iterator[dg.MaterializeResult[None]]:
+        bind_step_to_run_worker()
+        first, last = partition_days(context)
+        with pipeline_errors_fail_the_step():
+            step = prepare(raw_store.store(), first, last)
+            outcomes = write_checked(duckdb, step.frames, first, last, step.source, step.evaluate)
+        yield from _results(step.frames, outcomes, first, last, step.metadata)
+
+    return _tables
+
+
+adherence_tables = _table_step(
+    "adherence_tables",
+    "adherence_raw_files",
+    (warehouse.ADHERENCE_DAILY, warehouse.ADHERENCE_EXCEPTIONS),
+    checks.ADHERENCE_CHECKS,
+    _adherence_step,
 )
-def user_details_tables(
-    context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
-) -> Iterator[dg.MaterializeResult[None]]:
-    bind_step_to_run_worker()
-    first, last = partition_days(context)
-    with pipeline_errors_fail_the_step():
-        load = load_user_details(raw_store.store(), first, last)
-        outcomes = write_checked(
-            duckdb,
-            load.frames,
-            first,
-            last,
-            load.source,
-            lambda connection: checks.user_details_outcomes(connection, load.checks, first, last),
-        )
-    metadata = {
-        "raw_files": len(load.raw_files),
-        "source": load.source,
-        "raw_records": dg.MetadataValue.json(load.raw_records),
-    }
-    yield from _results(load.frames, outcomes, first, last, metadata)
+user_details_tables = _table_step(
+    "user_details_tables",
+    "user_details_raw_files",
+    (warehouse.ROUTING_STATUS_SEGMENTS, warehouse.PRESENCE_SEGMENTS, warehouse.AGENT_OCCUPANCY),
+    checks.USER_DETAILS_CHECKS,
+    _user_details_step,
+)
