@@ -83,7 +83,7 @@ def _load_group(store: RawStore, days: Sequence[date], manifest: DayManifest) ->
     open_until = parse_utc(manifest.data_availability_date) if manifest.data_availability_date else None
     pages = [store.parse(entry, USER_DETAILS, _page_records) for entry in manifest.files]
     paths = [store.absolute(entry.path) for entry in manifest.files]
-    records = {
+    records = {  # each page parses to (routing status records, primary presence records)
         kind: pl.concat([pl.DataFrame(schema=kind.record_schema), *(page[index] for page in pages)])
         for index, kind in enumerate((ROUTING_STATUS, PRIMARY_PRESENCE))
     }
