@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -201,9 +202,11 @@ class Supervised:
         return True
 
 
-def _popen(command: list[str], **options: object) -> subprocess.Popen[bytes]:
+def _popen(
+    command: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """A child in its own process group that the kernel kills if this process dies, by any signal."""
-    return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent, **options)  # type: ignore[call-overload]
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent, env=env, cwd=cwd)
 
 
 def _graphql(graphql_url: str, query: str, variables: dict[str, str] | None = None) -> dict[str, Any]:
@@ -255,7 +258,7 @@ def reload_broken_locations(graphql_url: str) -> list[str]:
     return broken
 
 
-def run(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="wfm-pipeline dev", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port")
@@ -265,16 +268,12 @@ def run(argv: list[str] | None = None) -> int:
         default=os.environ.get("WFM_SANDBOX_ARGS", "--profile realistic --time-scale 60"),
         help="extra arguments for `wfm-pipeline sandbox` (env WFM_SANDBOX_ARGS)",
     )
-    args = parser.parse_args(argv)
-    try:
-        # The pipeline's own rule (sandbox only when no GENESYSCLOUD_* is set), checked before anything
-        # starts: blank credentials are an error here, not a sandbox writing into the org's warehouse.
-        ClientSettings.from_env()
-    except ConfigurationError as exc:
-        print(f"wfm-pipeline dev: {exc}", file=sys.stderr)
-        return 2
+    return parser.parse_args(argv)
 
-    paths = DevPaths.from_env(PROJECT_ROOT)
+
+def _single_instance_lock(paths: DevPaths, args: argparse.Namespace) -> FileLock | None:
+    """The lock held while this `wfm-pipeline dev` runs (its pid in ``dev.pid``); None, after saying
+    which pid holds it, when another one runs."""
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(paths.run_dir / "dev.lock")
     try:
@@ -287,9 +286,94 @@ def run(argv: list[str] | None = None) -> int:
             "or stop it with Ctrl-C in its terminal first.",
             file=sys.stderr,
         )
-        return 1
+        return None
     (paths.run_dir / "dev.pid").write_text(str(os.getpid()))
+    return lock
 
+
+def _prepared_environment(paths: DevPaths) -> dict[str, str]:
+    """The Dagster instance configured (config file, pool limits) and the children's environment."""
+    _install_instance_config(paths.dagster_home)
+    pools = _apply_pool_limits(paths.dagster_home)
+    print("pool limits: " + ", ".join(f"{pool}={limit}" for pool, limit in pools.items()), flush=True)
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    return dict(os.environ, DAGSTER_HOME=str(paths.dagster_home), WFM_DATA_DIR=str(paths.data_dir))
+
+
+def _sandbox_child(args: argparse.Namespace, env: dict[str, str]) -> Supervised:
+    command = [
+        sys.executable,
+        "-m",
+        "wfm_pipeline.sandbox",
+        "--host",
+        args.host,
+        "--port",
+        str(args.sandbox_port),
+        *args.sandbox_args.split(),
+    ]
+
+    def launch_sandbox() -> subprocess.Popen[bytes]:
+        process = _popen(command, env=env)
+        _wait_for_port(args.host, args.sandbox_port, process, "the sandbox")
+        return process
+
+    return Supervised("sandbox", launch_sandbox)
+
+
+def _dagster_child(args: argparse.Namespace, env: dict[str, str]) -> Supervised:
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "dev",
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+    ]
+    return Supervised("dagster dev", lambda: _popen(command, env=env, cwd=PROJECT_ROOT))
+
+
+def _heal_code_location(graphql_url: str, resumed: dict[str, int]) -> None:
+    """Resume backfills failed by an unloadable code location and reload unreachable locations."""
+    for backfill_id in resume_backfills_failed_by_unloadable_code(graphql_url, resumed):
+        print(
+            f"backfill {backfill_id} failed because the code location could not be loaded; resumed it",
+            file=sys.stderr,
+            flush=True,
+        )
+    for name in reload_broken_locations(graphql_url):
+        print(f"code location {name} could not be reached; reloaded it", file=sys.stderr, flush=True)
+
+
+def _supervise(children: list[Supervised], graphql_url: str, stop_requested: threading.Event) -> int:
+    """Keep the children running until a stop is requested (0) or one crashes in a loop (1)."""
+    next_location_check = time.monotonic() + LOCATION_CHECK_SECONDS
+    resumed: dict[str, int] = {}
+    while not stop_requested.is_set():
+        now = time.monotonic()
+        if not all(child.check(now) for child in children):
+            return 1
+        if now >= next_location_check:
+            _heal_code_location(graphql_url, resumed)
+            next_location_check = now + LOCATION_CHECK_SECONDS
+        time.sleep(0.5)
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    try:
+        # The pipeline's own rule (sandbox only when no GENESYSCLOUD_* is set), checked before anything
+        # starts: blank credentials are an error here, not a sandbox writing into the org's warehouse.
+        ClientSettings.from_env()
+    except ConfigurationError as exc:
+        print(f"wfm-pipeline dev: {exc}", file=sys.stderr)
+        return 2
+    paths = DevPaths.from_env(PROJECT_ROOT)
+    lock = _single_instance_lock(paths, args)
+    if lock is None:
+        return 1
     with_sandbox = uses_sandbox()
     busy = [
         p for p in ([args.port] + ([args.sandbox_port] if with_sandbox else [])) if _port_in_use(args.host, p)
@@ -301,83 +385,30 @@ def run(argv: list[str] | None = None) -> int:
         )
         lock.release()
         return 1
-
-    _install_instance_config(paths.dagster_home)
-    pools = _apply_pool_limits(paths.dagster_home)
-    print("pool limits: " + ", ".join(f"{pool}={limit}" for pool, limit in pools.items()), flush=True)
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, DAGSTER_HOME=str(paths.dagster_home), WFM_DATA_DIR=str(paths.data_dir))
-
+    env = _prepared_environment(paths)
     children: list[Supervised] = []
-    stopping = False
-    exit_code = 0
+    stop_requested = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        stop_requested.set()
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    graphql_url = f"http://{args.host}:{args.port}/graphql"
     try:
         if with_sandbox:
-            sandbox_url = f"http://{args.host}:{args.sandbox_port}"
-            env["WFM_SANDBOX_URL"] = sandbox_url
-            sandbox_command = [
-                sys.executable,
-                "-m",
-                "wfm_pipeline.sandbox",
-                "--host",
-                args.host,
-                "--port",
-                str(args.sandbox_port),
-                *args.sandbox_args.split(),
-            ]
-
-            def launch_sandbox() -> subprocess.Popen[bytes]:
-                process = _popen(sandbox_command, env=env)
-                _wait_for_port(args.host, args.sandbox_port, process, "the sandbox")
-                return process
-
-            children.append(Supervised("sandbox", launch_sandbox))
+            env["WFM_SANDBOX_URL"] = f"http://{args.host}:{args.sandbox_port}"
+            children.append(_sandbox_child(args, env))
             children[-1].start()
-            print(f"Genesys Cloud sandbox on {sandbox_url} (no GENESYSCLOUD_* variable set)", flush=True)
+            print(
+                f"Genesys Cloud sandbox on {env['WFM_SANDBOX_URL']} (no GENESYSCLOUD_* variable set)",
+                flush=True,
+            )
         else:
             print("GENESYSCLOUD_* variables set: using the real Genesys Cloud org", flush=True)
-        dagster_command = [
-            str(Path(sys.executable).with_name("dagster")),
-            "dev",
-            "-h",
-            args.host,
-            "-p",
-            str(args.port),
-            "-w",
-            str(PROJECT_ROOT / "workspace.yaml"),
-        ]
-        children.append(Supervised("dagster dev", lambda: _popen(dagster_command, env=env, cwd=PROJECT_ROOT)))
+        children.append(_dagster_child(args, env))
         children[-1].start()
         print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C stops everything)", flush=True)
-        next_location_check = time.monotonic() + LOCATION_CHECK_SECONDS
-        resumed: dict[str, int] = {}
-        while not stopping:
-            now = time.monotonic()
-            if not all(child.check(now) for child in children):
-                exit_code = 1
-                break
-            if now >= next_location_check:
-                for backfill_id in resume_backfills_failed_by_unloadable_code(graphql_url, resumed):
-                    print(
-                        f"backfill {backfill_id} failed because the code location could not be loaded; "
-                        "resumed it",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                for name in reload_broken_locations(graphql_url):
-                    print(
-                        f"code location {name} could not be reached; reloaded it", file=sys.stderr, flush=True
-                    )
-                next_location_check = now + LOCATION_CHECK_SECONDS
-            time.sleep(0.5)
+        return _supervise(children, f"http://{args.host}:{args.port}/graphql", stop_requested)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in reversed(children):
@@ -385,4 +416,3 @@ def run(argv: list[str] | None = None) -> int:
                 _stop(child.process, child.name)
         (paths.run_dir / "dev.pid").unlink(missing_ok=True)
         lock.release()
-    return exit_code
