@@ -127,6 +127,6 @@ def agent_occupancy(
     combined = pl.concat([_with_occupancy(intervals), _with_occupancy(daily)], how="diagonal")
     return (
         combined.select(list(AGENT_OCCUPANCY_SCHEMA))
-        .cast(AGENT_OCCUPANCY_SCHEMA)
+        .cast(pl.Schema(AGENT_OCCUPANCY_SCHEMA))
         .sort("management_unit_id", "user_id", "local_date", "grain", "interval_start")
     )
