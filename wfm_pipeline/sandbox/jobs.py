@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.adherence import adherence_user_result
 from wfm_pipeline.sandbox.errors import format_ts
-from wfm_pipeline.sandbox.org import SandboxOrg
+from wfm_pipeline.sandbox.org import PresenceSpan, RoutingSpan, SandboxOrg
 
 UserDetailsOrder = Literal["asc", "desc", "unordered"]
 
@@ -243,12 +243,7 @@ def _user_day_document(
         return start < job.availability and (start >= day or day == first_day)
 
     presence = [
-        {
-            "startTime": format_ts(span.start),
-            "endTime": format_ts(span.end),
-            "systemPresence": span.system_presence,
-            "organizationPresenceId": span.organization_presence_id,
-        }
+        presence_record(span)
         for span in org.presence(user_id, window_start, window_end)
         if kept(span.start)
         and _passes(
@@ -257,11 +252,7 @@ def _user_day_document(
         )
     ]
     routing = [
-        {
-            "startTime": format_ts(span.start),
-            "endTime": format_ts(span.end),
-            "routingStatus": span.routing_status,
-        }
+        routing_record(span)
         for span in org.routing(user_id, window_start, window_end)
         if kept(span.start) and _passes(job.routing_status_filters, {"routingStatus": span.routing_status})
     ]
@@ -276,6 +267,25 @@ def _user_day_document(
     if routing:
         document["routingStatus"] = routing
     return document
+
+
+def presence_record(span: PresenceSpan) -> dict[str, Any]:
+    """An ``AnalyticsUserPresenceRecord`` as served (user-details pages and the truth timeline)."""
+    return {
+        "startTime": format_ts(span.start),
+        "endTime": format_ts(span.end),
+        "systemPresence": span.system_presence,
+        "organizationPresenceId": span.organization_presence_id,
+    }
+
+
+def routing_record(span: RoutingSpan) -> dict[str, Any]:
+    """An ``AnalyticsRoutingStatusRecord`` as served (user-details pages and the truth timeline)."""
+    return {
+        "startTime": format_ts(span.start),
+        "endTime": format_ts(span.end),
+        "routingStatus": span.routing_status,
+    }
 
 
 def _passes(filters: tuple[dict[str, Any], ...], values: dict[str, str]) -> bool:

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.errors import bad_request, format_ts, json_response, not_found, parse_ts
+from wfm_pipeline.sandbox.jobs import presence_record, routing_record
 from wfm_pipeline.sandbox.state import sandbox_of
 
 
@@ -75,23 +76,8 @@ async def truth_timeline(request: Request) -> Response:
     routing = await sandbox.compute(sandbox.org.routing, user_id, start, end)
     return json_response(
         {
-            "primaryPresence": [
-                {
-                    "startTime": format_ts(s.start),
-                    "endTime": format_ts(s.end),
-                    "systemPresence": s.system_presence,
-                    "organizationPresenceId": s.organization_presence_id,
-                }
-                for s in presence
-            ],
-            "routingStatus": [
-                {
-                    "startTime": format_ts(s.start),
-                    "endTime": format_ts(s.end),
-                    "routingStatus": s.routing_status,
-                }
-                for s in routing
-            ],
+            "primaryPresence": [presence_record(span) for span in presence],
+            "routingStatus": [routing_record(span) for span in routing],
         }
     )
 
