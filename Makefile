@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint validate bench lock clean
+.PHONY: help install run test lint typecheck validate bench lock clean
 
 help:
 	@echo "make run    - install (if needed), start the Genesys sandbox and dagster dev on http://127.0.0.1:3000"
-	@echo "make test   - install (if needed), then lint, validate definitions and run the whole test suite"
+	@echo "make test   - install (if needed), then lint, type-check, validate definitions and run the whole test suite"
 	@echo "make bench  - run the benchmarks and write BENCHMARKS.md"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml"
 
@@ -37,10 +37,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check wfm_pipeline wfm_pipeline_tests bench harness
 	$(BIN)/ruff format --check wfm_pipeline wfm_pipeline_tests bench harness
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 validate: $(STAMP)
 	$(BIN)/dagster definitions validate -m wfm_pipeline.definitions
 
-test: lint validate
+test: lint typecheck validate
 	$(BIN)/python -m pytest -p no:cacheprovider -q
 
 bench: $(STAMP)

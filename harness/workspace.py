@@ -12,8 +12,9 @@ import dagster as dg
 import duckdb
 
 from wfm_pipeline import warehouse
-from wfm_pipeline.defs.assets import ALL_ASSETS
+from wfm_pipeline.defs.assets import build_assets
 from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource, WarehouseResource
+from wfm_pipeline.defs.settings import PipelineSettings
 from wfm_pipeline.raw_store import RawStore
 
 # Bounds wide enough to read every row of a table back.
@@ -40,6 +41,10 @@ class Workspace:
     def store(self) -> RawStore:
         return RawStore(self.data_dir)
 
+    def assets(self) -> list[dg.AssetsDefinition]:
+        """Every asset, built from default settings for this data directory (as definitions.py does)."""
+        return build_assets(PipelineSettings.from_env({"WFM_DATA_DIR": str(self.data_dir)})).all
+
     def resources(self) -> dict[str, object]:
         return {
             "genesys": GenesysApiResource(sandbox_url=self.sandbox_url, state_dir=str(self.root / "state")),
@@ -53,12 +58,12 @@ class Workspace:
         """One run: a single partition, or the range [first, last] as a backfill's single run."""
         if last is None or last == first:
             return dg.materialize(
-                list(ALL_ASSETS), resources=self.resources(), partition_key=first, instance=instance,
+                self.assets(), resources=self.resources(), partition_key=first, instance=instance,
                 raise_on_error=False,
             )  # fmt: skip
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
         return dg.materialize(
-            list(ALL_ASSETS), resources=self.resources(), tags=tags, instance=instance, raise_on_error=False
+            self.assets(), resources=self.resources(), tags=tags, instance=instance, raise_on_error=False
         )
 
     def table(self, spec: warehouse.TableSpec) -> list[tuple[Any, ...]]:

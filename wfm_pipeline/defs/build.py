@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from wfm_pipeline.defs.assets import ALL_ASSETS, adherence_tables, user_details_tables
+from wfm_pipeline.defs.assets import build_assets
 from wfm_pipeline.defs.automation import build_automation
 from wfm_pipeline.defs.partitions import Partitioning
 from wfm_pipeline.defs.resources import resources
@@ -16,11 +16,10 @@ from wfm_pipeline.defs.settings import PipelineSettings
 
 def build_definitions(settings: PipelineSettings) -> dg.Definitions:
     partitioning = Partitioning.from_settings(settings)
-    assets = list(ALL_ASSETS)
-    table_keys = [spec.key for spec in (*adherence_tables.specs, *user_details_tables.specs)]
-    automation = build_automation(settings, partitioning, assets, table_keys)
+    assets = build_assets(settings, partitioning)
+    automation = build_automation(settings, partitioning, assets.all, assets.table_keys)
     return dg.Definitions(
-        assets=assets,
+        assets=assets.all,
         jobs=[automation.job],
         sensors=[automation.sensor],
         resources=resources(settings),

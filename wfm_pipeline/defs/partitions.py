@@ -41,10 +41,3 @@ def partition_days(context: dg.AssetExecutionContext) -> tuple[date, date]:
     """First and last day (inclusive) of the run's partition range (one key or a backfill range)."""
     key_range = context.partition_key_range
     return date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)
-
-
-# TRANSITIONAL, removed when the assets are built from settings (refactor #9 in progress).
-SETTINGS = PipelineSettings.from_env()
-_PARTITIONING = Partitioning.from_settings(SETTINGS)
-daily_partitions = _PARTITIONING.partitions_def
-backfill_policy = _PARTITIONING.backfill_policy

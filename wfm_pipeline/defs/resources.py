@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from duckdb import DuckDBPyConnection
 
 from wfm_pipeline import warehouse
-from wfm_pipeline.raw_store import RawStore
 from wfm_pipeline.defs.settings import PipelineSettings
 from wfm_pipeline.genesys import (
     AuthenticationError,
@@ -32,6 +32,7 @@ from wfm_pipeline.genesys import (
     UnexpectedResponseError,
 )
 from wfm_pipeline.genesys.settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION
+from wfm_pipeline.raw_store import RawStore
 
 # Errors a retry cannot cure: the step fails at once instead of spending its retries (and a minute).
 PERMANENT_ERRORS: tuple[type[GenesysError], ...] = (
@@ -45,7 +46,9 @@ PERMANENT_ERRORS: tuple[type[GenesysError], ...] = (
 )
 
 
-class GenesysApiResource(dg.ConfigurableResource):
+# Dagster's type parameter of ConfigurableResource is the resource itself; subscripting the pydantic model
+# at runtime would insert a generated class into the MRO, so the bases stay bare (type-arg ignored).
+class GenesysApiResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Builds a ``GenesysClient`` per use.
 
     A real org: ``client_id``/``client_secret``/``region`` are ``dg.EnvVar``s (``resources()`` below), so
@@ -97,7 +100,7 @@ class WarehouseResource(DuckDBResource):
             connection.close()
 
 
-class RawStoreResource(dg.ConfigurableResource):
+class RawStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # see GenesysApiResource
     """Where raw files, manifests and quarantined files live (``$WFM_DATA_DIR``)."""
 
     data_dir: str
@@ -112,7 +115,7 @@ def _credential(name: str, settings: PipelineSettings) -> str:
     return dg.EnvVar(name) if name in settings.genesys.variables else ""
 
 
-def resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
+def resources(settings: PipelineSettings) -> dict[str, dg.ConfigurableResource[Any]]:
     """The pipeline's resources for ``settings`` (read once by ``wfm_pipeline.definitions``)."""
     genesys = GenesysApiResource(
         client_id=_credential(ENV_CLIENT_ID, settings),

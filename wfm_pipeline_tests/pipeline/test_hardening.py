@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from wfm_pipeline import warehouse
-from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS
 from wfm_pipeline.defs.resources import WarehouseResource
+from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS
 
 DAY = date(2024, 1, 9)
 

@@ -19,7 +19,6 @@ import dagster as dg
 import pytest
 
 from wfm_pipeline import warehouse
-from wfm_pipeline.defs.assets import adherence_tables
 from wfm_pipeline.raw_store import ADHERENCE
 from wfm_pipeline_tests.pipeline.conftest import Workspace
 from wfm_pipeline_tests.pipeline.truth import Truth, expected_adherence, expected_occupancy
@@ -180,7 +179,7 @@ def test_malformed_raw_file_is_quarantined_and_nothing_is_loaded(make_workspace)
     manifest_path.write_text(json.dumps(manifest))
 
     result = dg.materialize(
-        [adherence_tables],
+        [assets_def for assets_def in workspace.assets() if assets_def.op.name == "adherence_tables"],
         resources=workspace.resources(),
         partition_key=DAYS[0].isoformat(),
         raise_on_error=False,

@@ -15,8 +15,9 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 
-from wfm_pipeline.defs.assets import ALL_ASSETS
+from wfm_pipeline.defs.assets import build_assets
 from wfm_pipeline.defs.pools import API_POOL, POOL_LIMITS, WRITER_POOL, apply_pool_limits
+from wfm_pipeline.defs.settings import PipelineSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAYS = ["2025-04-01", "2025-04-02", "2025-04-03", "2025-04-04"]
@@ -85,7 +86,7 @@ def test_concurrent_runs_respect_pool_limits(tmp_path: Path, small_sandbox) -> N
     assert [code for code, _ in outcomes] == [0] * len(DAYS)
 
     pool_of = {}
-    for assets_def in ALL_ASSETS:
+    for assets_def in build_assets(PipelineSettings.from_env({"WFM_DATA_DIR": str(tmp_path)})).all:
         pool_of[assets_def.op.name] = assets_def.op.pool
     assert set(pool_of.values()) == {API_POOL, WRITER_POOL}
 

@@ -8,7 +8,6 @@ just written; a failure rolls back. A raw file that does not verify or parse is 
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,31 +18,19 @@ from duckdb import DuckDBPyConnection
 
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs import checks
-from wfm_pipeline.defs.partitions import backfill_policy, daily_partitions, partition_days
+from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
+from wfm_pipeline.defs.partitions import Partitioning, partition_days
 from wfm_pipeline.defs.pools import WRITER_POOL
 from wfm_pipeline.defs.resources import RawStoreResource, WarehouseResource
-from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.loaders import load_adherence, load_user_details
 from wfm_pipeline.processes import bind_step_to_run_worker
-from wfm_pipeline.raw_store import RawDataError, RawStore
+from wfm_pipeline.raw_store import RawStore
 
 GROUP = "warehouse"
 # A killed or crashed table step rolled its transaction back: running it again is safe. Bad data and
 # failed blocking checks raise Failure(allow_retries=False) and are not retried.
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 Frames = Sequence[tuple[warehouse.TableSpec, pl.DataFrame]]
-
-
-@contextmanager
-def pipeline_errors_fail_the_step() -> Iterator[None]:
-    """The one adapter from the pipeline's errors to Dagster: a ``PipelineError`` (bad raw data, a refused
-    slice, a failed blocking check) fails the step without step retries, since a retry reads the same
-    data; any other exception is a bug of ours (or a crash) and keeps the retry policy."""
-    try:
-        yield
-    except PipelineError as exc:
-        metadata = exc.metadata if isinstance(exc, RawDataError) else {}
-        raise dg.Failure(str(exc), metadata=metadata, allow_retries=False) from exc
 
 
 def write_checked(
@@ -132,6 +119,7 @@ def _user_details_step(store: RawStore, first: date, last: date) -> _Step:
 
 
 def _table_step(
+    partitioning: Partitioning,
     name: str,
     upstream: str,
     tables: Sequence[warehouse.TableSpec],
@@ -144,8 +132,8 @@ def _table_step(
     @dg.multi_asset(
         specs=[_spec(table, upstream) for table in tables],
         check_specs=[check.spec() for check in check_defs],
-        partitions_def=daily_partitions,
-        backfill_policy=backfill_policy,
+        partitions_def=partitioning.partitions_def,
+        backfill_policy=partitioning.backfill_policy,
         pool=WRITER_POOL,
         retry_policy=RETRY,
         name=name,
@@ -163,17 +151,23 @@ def _table_step(
     return _tables
 
 
-adherence_tables = _table_step(
-    "adherence_tables",
-    "adherence_raw_files",
-    (warehouse.ADHERENCE_DAILY, warehouse.ADHERENCE_EXCEPTIONS),
-    checks.ADHERENCE_CHECKS,
-    _adherence_step,
-)
-user_details_tables = _table_step(
-    "user_details_tables",
-    "user_details_raw_files",
-    (warehouse.ROUTING_STATUS_SEGMENTS, warehouse.PRESENCE_SEGMENTS, warehouse.AGENT_OCCUPANCY),
-    checks.USER_DETAILS_CHECKS,
-    _user_details_step,
-)
+def table_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
+    """The two table steps, partitioned by ``partitioning``."""
+    return [
+        _table_step(
+            partitioning,
+            "adherence_tables",
+            "adherence_raw_files",
+            (warehouse.ADHERENCE_DAILY, warehouse.ADHERENCE_EXCEPTIONS),
+            checks.ADHERENCE_CHECKS,
+            _adherence_step,
+        ),
+        _table_step(
+            partitioning,
+            "user_details_tables",
+            "user_details_raw_files",
+            (warehouse.ROUTING_STATUS_SEGMENTS, warehouse.PRESENCE_SEGMENTS, warehouse.AGENT_OCCUPANCY),
+            checks.USER_DETAILS_CHECKS,
+            _user_details_step,
+        ),
+    ]

@@ -1,0 +1,12 @@
+"""Extractors of the export steps: client + raw store + day range -> raw files, per-day manifests and a
+typed ``Extraction`` (jobs, manifest entries, metrics) for the asset's metadata.
+
+No Dagster: the client plans, submits, resumes and downloads; an extractor builds the request for its
+kind, snapshots the organization, and records which files serve which day. The mirror of ``loaders``.
+"""
+
+from wfm_pipeline.extractors.adherence import extract_adherence
+from wfm_pipeline.extractors.common import Extraction, NoManagementUnitsError
+from wfm_pipeline.extractors.user_details import extract_user_details
+
+__all__ = ["Extraction", "NoManagementUnitsError", "extract_adherence", "extract_user_details"]

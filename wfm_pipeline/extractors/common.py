@@ -1,0 +1,111 @@
+"""What both extractors share: the organization snapshot, the manifests and the typed result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from wfm_pipeline.errors import PipelineError
+from wfm_pipeline.genesys import ExportResult, GenesysClient, LeftOut, ManagementUnit, RequestMetrics
+from wfm_pipeline.raw_store import AggregatesEntry, DayManifest, RawFileEntry, RawStore, entries_for
+from wfm_pipeline.timestamps import days_between
+from wfm_pipeline.transforms import ManagementUnitInfo
+
+
+class NoManagementUnitsError(PipelineError):
+    """The organization has no WFM management unit: there is nothing to export."""
+
+
+@dataclass(frozen=True)
+class Organization:
+    """The units the export covers, and their snapshot (members included) for the manifests."""
+
+    units: tuple[ManagementUnit, ...]
+    snapshot: tuple[ManagementUnitInfo, ...]
+
+    @classmethod
+    def read(cls, client: GenesysClient) -> Organization:
+        units = tuple(client.management_units())
+        if not units:
+            raise NoManagementUnitsError("the organization has no WFM management units: nothing to export")
+        snapshot = tuple(
+            ManagementUnitInfo(
+                id=unit.id,
+                name=unit.name,
+                business_unit_id=unit.business_unit_id or "",
+                time_zone=unit.time_zone,
+                user_ids=tuple(sorted(client.management_unit_user_ids(unit.id))),
+            )
+            for unit in units
+        )
+        return cls(units, snapshot)
+
+
+@dataclass(frozen=True)
+class DayFiles:
+    """The manifest entries of one job and the days they are loaded for."""
+
+    days: frozenset[date]
+    entries: tuple[RawFileEntry, ...]
+
+
+@dataclass(frozen=True)
+class Extraction:
+    kind: str
+    first: date
+    last: date
+    result: ExportResult
+    entries: tuple[RawFileEntry, ...]  # every file of the run, in job order
+    manifests: tuple[str, ...]  # written, relative to the data directory
+    organization: Organization
+    aggregates: tuple[AggregatesEntry, ...]
+    metrics: RequestMetrics  # of the whole step (discovery, export, aggregates)
+    source: str  # "sandbox" or the org's API host
+
+    @property
+    def left_out(self) -> tuple[LeftOut, ...]:
+        return self.result.left_out
+
+
+def day_files(store: RawStore, result: ExportResult, first: date, last: date) -> tuple[DayFiles, ...]:
+    """Per job: its entries, for its core days (adherence) or for every day of the run (user details)."""
+    run_days = frozenset(days_between(first, last))
+    return tuple(
+        DayFiles(frozenset(job.core_days) or run_days, tuple(entries_for(job.files, store, job.job)))
+        for job in result.jobs
+    )
+
+
+@dataclass(frozen=True)
+class ManifestContext:
+    """What every manifest of the run records besides its files."""
+
+    kind: str
+    organization: Organization
+    source: str
+    run_id: str
+    data_availability_date: datetime | None = None
+    aggregates: tuple[AggregatesEntry, ...] = ()
+
+
+def write_manifests(
+    store: RawStore, context: ManifestContext, parts: Sequence[DayFiles], first: date, last: date
+) -> tuple[str, ...]:
+    """One manifest per day listing the files that serve it (replacing the day's previous manifest)."""
+    written = []
+    for day in days_between(first, last):
+        manifest = DayManifest(
+            kind=context.kind,
+            day=day,
+            files=tuple(entry for part in parts if day in part.days for entry in part.entries),
+            management_units=context.organization.snapshot,
+            data_availability_date=(
+                context.data_availability_date.isoformat() if context.data_availability_date else None
+            ),
+            aggregates=context.aggregates,
+            source=context.source,
+            run_id=context.run_id,
+        )
+        written.append(store.relative(store.write_manifest(manifest)))
+    return tuple(written)
