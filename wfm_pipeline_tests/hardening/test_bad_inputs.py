@@ -29,7 +29,8 @@ import polars as pl
 import pytest
 
 from wfm_pipeline import warehouse, wire
-from wfm_pipeline.defs.assets.tables import pipeline_errors_fail_the_step, write_checked
+from wfm_pipeline.defs.assets.tables import write_checked
+from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
 from wfm_pipeline.defs.resources import WarehouseResource
 from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
 from wfm_pipeline.fileio import TEMP_MARKER

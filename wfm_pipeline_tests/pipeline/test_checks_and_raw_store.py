@@ -132,7 +132,8 @@ def test_manifests_round_trip_and_missing_days_are_named(tmp_path: Path) -> None
 
 def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
     from wfm_pipeline import warehouse
-    from wfm_pipeline.defs.assets.tables import pipeline_errors_fail_the_step, write_checked
+    from wfm_pipeline.defs.assets.tables import write_checked
+    from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
     from wfm_pipeline.defs.resources import WarehouseResource
 
     def _write(*args):  # type: ignore[no-untyped-def]
