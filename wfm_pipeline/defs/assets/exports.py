@@ -13,7 +13,6 @@ pool slot to download them deadlock (seen with 4 concurrent runs). ``client.run_
 ``max_jobs_in_flight`` jobs, then waits and downloads them, so a step never waits on slots it holds.
 """
 
-
 from collections.abc import Iterator
 from typing import Any
 
