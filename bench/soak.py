@@ -35,7 +35,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 from harness.devstack import DevStack
 from harness.workspace import Workspace
 from wfm_pipeline import warehouse
-from wfm_pipeline.genesys.files import complete_file
+from wfm_pipeline.genesys import complete_file
 from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS, RawStore
 from wfm_pipeline.sandbox.launcher import SandboxProcess
 from wfm_pipeline.timestamps import parse_utc

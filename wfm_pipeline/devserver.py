@@ -32,8 +32,7 @@ from filelock import FileLock, Timeout
 
 from wfm_pipeline import wire
 from wfm_pipeline.defs.settings import PipelineSettings
-from wfm_pipeline.genesys import ClientSettings, ConfigurationError
-from wfm_pipeline.genesys.settings import uses_sandbox
+from wfm_pipeline.genesys import ClientSettings, ConfigurationError, uses_sandbox
 from wfm_pipeline.processes import die_with_parent
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.fileio import atomic_write_bytes
+from wfm_pipeline.genesys import sidecar_path
 from wfm_pipeline.transforms import ManagementUnitInfo, RawRecordError, UnknownValueError
 
 if TYPE_CHECKING:  # only for annotations: the raw store needs no client at run time
@@ -36,7 +37,6 @@ if TYPE_CHECKING:  # only for annotations: the raw store needs no client at run 
 
 ADHERENCE = "adherence"
 USER_DETAILS = "user_details"
-SIDECAR_SUFFIX = ".meta.json"
 # A raw file larger than this is not read into memory: it is quarantined (a served file this large is a
 # fault; the largest real ones, a 7-day window of a few thousand agents, are tens of MiB).
 MAX_RAW_FILE_BYTES = 2 * 1024**3
@@ -223,9 +223,9 @@ class RawStore:
         if target.exists():
             target = target_dir / f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}"
         shutil.move(str(path), str(target))
-        sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+        sidecar = sidecar_path(path)
         if sidecar.exists():
-            shutil.move(str(sidecar), str(target.with_name(target.name + SIDECAR_SUFFIX)))
+            shutil.move(str(sidecar), str(sidecar_path(target)))
         return target
 
     def load_bytes(self, entry: RawFileEntry, kind: str) -> bytes:

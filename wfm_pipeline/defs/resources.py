@@ -20,6 +20,9 @@ from duckdb import DuckDBPyConnection
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs.settings import PipelineSettings
 from wfm_pipeline.genesys import (
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_REGION,
     AuthenticationError,
     BadRequestError,
     ClientSettings,
@@ -31,7 +34,6 @@ from wfm_pipeline.genesys import (
     StateFileError,
     UnexpectedResponseError,
 )
-from wfm_pipeline.genesys.settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION
 from wfm_pipeline.raw_store import RawStore
 
 # Errors a retry cannot cure: the step fails at once instead of spending its retries (and a minute).

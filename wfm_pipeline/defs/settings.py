@@ -30,8 +30,7 @@ from datetime import date
 from pathlib import Path
 
 from wfm_pipeline.errors import PipelineError
-from wfm_pipeline.genesys import ConfigurationError
-from wfm_pipeline.genesys.settings import GENESYS_ENV_PREFIX, sandbox_url_from_env, uses_sandbox
+from wfm_pipeline.genesys import GENESYS_ENV_PREFIX, ConfigurationError, sandbox_url_from_env, uses_sandbox
 
 
 class PipelineConfigError(PipelineError, ValueError):

@@ -5,8 +5,8 @@ No Dagster: the client plans, submits, resumes and downloads; an extractor build
 kind, snapshots the organization, and records which files serve which day. The mirror of ``loaders``.
 """
 
-from wfm_pipeline.extractors.adherence import extract_adherence
-from wfm_pipeline.extractors.common import Extraction, NoManagementUnitsError
-from wfm_pipeline.extractors.user_details import extract_user_details
+from wfm_pipeline.extractors._adherence import extract_adherence
+from wfm_pipeline.extractors._common import Extraction, NoManagementUnitsError
+from wfm_pipeline.extractors._user_details import extract_user_details
 
 __all__ = ["Extraction", "NoManagementUnitsError", "extract_adherence", "extract_user_details"]

@@ -1,13 +1,18 @@
-"""Genesys Cloud API client (httpx; no Dagster imports): shared request budget, retries, resumable exports."""
+"""Genesys Cloud API client (httpx; no Dagster imports): shared request budget, retries, resumable exports.
 
-from wfm_pipeline.genesys.client import GenesysClient
-from wfm_pipeline.genesys.errors import (
+The public API is what this module lists in ``__all__``; the ``_modules`` are the implementation (see
+README.md for what each holds) and may change without notice.
+"""
+
+from wfm_pipeline.genesys._client import GenesysClient
+from wfm_pipeline.genesys._errors import (
     AuthenticationError,
     BadRequestError,
     BudgetWaitTimeout,
     ConfigurationError,
     ExportJobFailed,
     GenesysError,
+    JobTimeout,
     NetworkError,
     NotFoundError,
     PermissionDeniedError,
@@ -18,10 +23,9 @@ from wfm_pipeline.genesys.errors import (
     UnexpectedResponseError,
     UnknownRegionError,
 )
-from wfm_pipeline.genesys.files import ExportedFile
-from wfm_pipeline.genesys.jobs import JobTimeout
-from wfm_pipeline.genesys.metrics import RequestMetrics
-from wfm_pipeline.genesys.models import (
+from wfm_pipeline.genesys._files import ExportedFile, complete_file, sidecar_path
+from wfm_pipeline.genesys._metrics import RequestMetrics
+from wfm_pipeline.genesys._models import (
     AdherenceExportRequest,
     ExportJob,
     ExportResult,
@@ -30,10 +34,24 @@ from wfm_pipeline.genesys.models import (
     ManagementUnit,
     UserDetailsExportRequest,
 )
-from wfm_pipeline.genesys.regions import REGION_DOMAINS, resolve_region
-from wfm_pipeline.genesys.settings import ClientSettings
+from wfm_pipeline.genesys._regions import REGION_DOMAINS, resolve_region
+from wfm_pipeline.genesys._settings import (
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_REGION,
+    ENV_SANDBOX_URL,
+    GENESYS_ENV_PREFIX,
+    ClientSettings,
+    sandbox_url_from_env,
+    uses_sandbox,
+)
 
 __all__ = [
+    "ENV_CLIENT_ID",
+    "ENV_CLIENT_SECRET",
+    "ENV_REGION",
+    "ENV_SANDBOX_URL",
+    "GENESYS_ENV_PREFIX",
     "REGION_DOMAINS",
     "AdherenceExportRequest",
     "AuthenticationError",
@@ -62,5 +80,9 @@ __all__ = [
     "UnexpectedResponseError",
     "UnknownRegionError",
     "UserDetailsExportRequest",
+    "complete_file",
     "resolve_region",
+    "sandbox_url_from_env",
+    "sidecar_path",
+    "uses_sandbox",
 ]

@@ -5,7 +5,7 @@ manifest carries the organization snapshot). Its errors are ``wfm_pipeline.raw_s
 (a ``PipelineError``); a file that does not parse is quarantined before the error is raised.
 """
 
-from wfm_pipeline.loaders.adherence import AdherenceLoad, load_adherence
-from wfm_pipeline.loaders.user_details import UserDetailsLoad, load_user_details
+from wfm_pipeline.loaders._adherence import AdherenceLoad, load_adherence
+from wfm_pipeline.loaders._user_details import UserDetailsLoad, load_user_details
 
 __all__ = ["AdherenceLoad", "UserDetailsLoad", "load_adherence", "load_user_details"]

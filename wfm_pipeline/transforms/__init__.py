@@ -1,25 +1,25 @@
 """Pure transforms: raw Genesys records (dicts as served) -> polars DataFrames. No I/O, no Dagster."""
 
-from wfm_pipeline.transforms.adherence import (
+from wfm_pipeline.transforms._adherence import (
     ADHERENCE_DAILY_SCHEMA,
     ADHERENCE_EXCEPTIONS_SCHEMA,
     adherence_daily_rows,
     adherence_document,
     adherence_exception_rows,
 )
-from wfm_pipeline.transforms.days import (
+from wfm_pipeline.transforms._days import (
     ManagementUnitInfo,
     day_frame,
     membership_frame,
 )
-from wfm_pipeline.transforms.errors import RawRecordError, TransformError, UnknownValueError
-from wfm_pipeline.transforms.occupancy import (
+from wfm_pipeline.transforms._errors import RawRecordError, TransformError, UnknownValueError
+from wfm_pipeline.transforms._occupancy import (
     AGENT_OCCUPANCY_SCHEMA,
     DAY_GRAIN,
     INTERVAL_GRAIN,
     agent_occupancy,
 )
-from wfm_pipeline.transforms.segments import (
+from wfm_pipeline.transforms._segments import (
     PRESENCE_COLUMNS,
     PRESENCE_SEGMENTS_SCHEMA,
     PRIMARY_PRESENCE,

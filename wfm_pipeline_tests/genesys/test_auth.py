@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from wfm_pipeline.genesys.auth import TokenCache, renew_margin
+from wfm_pipeline.genesys._auth import TokenCache, renew_margin
 
 
 class Minter:

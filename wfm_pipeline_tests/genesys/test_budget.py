@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from wfm_pipeline.genesys import BudgetWaitTimeout
-from wfm_pipeline.genesys.budget import (
+from wfm_pipeline.genesys._budget import (
     RateLimitHeaders,
     SharedBudget,
     effective_limit,

@@ -25,8 +25,8 @@ from wfm_pipeline.genesys import (
     ServerError,
     UserDetailsExportRequest,
 )
-from wfm_pipeline.genesys.budget import SharedBudget, budget_key
-from wfm_pipeline.genesys.files import SIDECAR_SUFFIX, sidecar_path
+from wfm_pipeline.genesys._budget import SharedBudget, budget_key
+from wfm_pipeline.genesys._files import SIDECAR_SUFFIX, sidecar_path
 from wfm_pipeline_tests.genesys.fake_genesys import BU_ID, MEMBER_IDS, MU_ID, FakeGenesys, error
 
 MU = ManagementUnit(MU_ID, "One", BU_ID, "UTC")

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 
 from wfm_pipeline.fileio import remove_stale_temporaries
-from wfm_pipeline.genesys.files import complete_file, sidecar_path, write_export_file
-from wfm_pipeline.genesys.registry import JobRegistry, job_key
+from wfm_pipeline.genesys._files import complete_file, sidecar_path, write_export_file
+from wfm_pipeline.genesys._registry import JobRegistry, job_key
 
 
 def test_write_produces_file_and_matching_sidecar(tmp_path: Path) -> None:

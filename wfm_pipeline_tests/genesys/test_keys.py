@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wfm_pipeline.genesys.auth import TokenCache
-from wfm_pipeline.genesys.budget import budget_key
-from wfm_pipeline.genesys.keys import stable_key
-from wfm_pipeline.genesys.registry import job_key
+from wfm_pipeline.genesys._auth import TokenCache
+from wfm_pipeline.genesys._budget import budget_key
+from wfm_pipeline.genesys._keys import stable_key
+from wfm_pipeline.genesys._registry import job_key
 
 # Computed with the code before the shared helper (three private sha256 lines); never change them.
 BUDGET_KEY = "689c6cb8397fb4c974a7"

@@ -17,8 +17,8 @@ from wfm_pipeline.genesys import (
     GenesysClient,
     ManagementUnit,
 )
-from wfm_pipeline.genesys.budget import SharedBudget
-from wfm_pipeline.genesys.limits import SUBMISSION_WINDOW_GUARD_SECONDS, LimitsCache, LimitsDiscovery
+from wfm_pipeline.genesys._budget import SharedBudget
+from wfm_pipeline.genesys._limits import SUBMISSION_WINDOW_GUARD_SECONDS, LimitsCache, LimitsDiscovery
 from wfm_pipeline_tests.genesys.fake_genesys import BU_ID, MU_ID, FakeGenesys, error
 
 LIMITS = "/api/v2/organizations/limits/namespaces/"
@@ -177,7 +177,7 @@ def test_unreported_limits_keep_the_configured_settings(
     for namespace in ("platform.api", "analytics", "historical.adherence"):
         fake.script("GET", LIMITS + namespace, answer)
     defaults = ClientSettings.for_sandbox("http://genesys.test")
-    caplog.set_level(logging.DEBUG, logger="wfm_pipeline.genesys.limits")
+    caplog.set_level(logging.DEBUG, logger="wfm_pipeline.genesys._limits")
     with make_client(fake, tmp_path) as client:
         client.management_units()
         assert fake.count("GET", LIMITS) == 3

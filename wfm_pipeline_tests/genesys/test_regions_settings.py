@@ -13,7 +13,7 @@ from wfm_pipeline.genesys import (
     UnknownRegionError,
     resolve_region,
 )
-from wfm_pipeline.genesys.settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION, ENV_SANDBOX_URL
+from wfm_pipeline.genesys._settings import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION, ENV_SANDBOX_URL
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from wfm_pipeline.genesys.retry import (
+from wfm_pipeline.genesys._retry import (
     RetryPolicy,
     is_retryable_exception,
     is_retryable_status,

@@ -25,7 +25,7 @@ from wfm_pipeline.genesys import (
     ServerError,
     UserDetailsExportRequest,
 )
-from wfm_pipeline.genesys.files import complete_file
+from wfm_pipeline.genesys._files import complete_file
 from wfm_pipeline_tests.genesys.sandbox_helpers import SandboxAdmin
 
 MU_ROUTE = "/api/v2/workforcemanagement/managementunits"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.files import SIDECAR_SUFFIX, complete_file
+from wfm_pipeline.genesys._files import SIDECAR_SUFFIX, complete_file
 from wfm_pipeline_tests.genesys.sandbox_helpers import SandboxAdmin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from wfm_pipeline.genesys.auth import ClientCredentialsAuth, TokenCache
-from wfm_pipeline.genesys.budget import SharedBudget
-from wfm_pipeline.genesys.metrics import RequestMetrics
-from wfm_pipeline.genesys.retry import NetworkFailure, RetryPolicy, send_with_retries
-from wfm_pipeline.genesys.settings import ClientSettings
-from wfm_pipeline.genesys.transport import Transport
+from wfm_pipeline.genesys._auth import ClientCredentialsAuth, TokenCache
+from wfm_pipeline.genesys._budget import SharedBudget
+from wfm_pipeline.genesys._metrics import RequestMetrics
+from wfm_pipeline.genesys._retry import NetworkFailure, RetryPolicy, send_with_retries
+from wfm_pipeline.genesys._settings import ClientSettings
+from wfm_pipeline.genesys._transport import Transport
 
 API = "http://genesys.test"
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from wfm_pipeline.genesys import AdherenceExportRequest, ManagementUnit
-from wfm_pipeline.genesys.windows import (
+from wfm_pipeline.genesys._windows import (
     clamp_to_availability,
     plan_adherence_jobs,
     split_interval,

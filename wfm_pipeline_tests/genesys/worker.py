@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from wfm_pipeline.genesys import AdherenceExportRequest, ClientSettings, GenesysClient, ManagementUnit
-from wfm_pipeline.genesys.windows import plan_adherence_jobs
+from wfm_pipeline.genesys._windows import plan_adherence_jobs
 
 
 def hammer(config: dict[str, Any], settings: ClientSettings) -> None:

@@ -46,10 +46,10 @@ from wfm_pipeline.genesys import (
     UnexpectedResponseError,
     UserDetailsExportRequest,
 )
-from wfm_pipeline.genesys.auth import TokenCache
-from wfm_pipeline.genesys.budget import SharedBudget
-from wfm_pipeline.genesys.registry import JobRegistry
-from wfm_pipeline.genesys.settings import (
+from wfm_pipeline.genesys._auth import TokenCache
+from wfm_pipeline.genesys._budget import SharedBudget
+from wfm_pipeline.genesys._registry import JobRegistry
+from wfm_pipeline.genesys._settings import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     ENV_REGION,

@@ -9,9 +9,9 @@ import pytest
 
 from wfm_pipeline import wire
 from wfm_pipeline.genesys import ClientSettings
-from wfm_pipeline.genesys.budget import PAUSE_SLICE_SECONDS, SharedBudget
-from wfm_pipeline.genesys.client import default_state_dir
-from wfm_pipeline.genesys.responses import api_path
+from wfm_pipeline.genesys._budget import PAUSE_SLICE_SECONDS, SharedBudget
+from wfm_pipeline.genesys._client import default_state_dir
+from wfm_pipeline.genesys._responses import api_path
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -59,7 +59,7 @@ def test_a_persisted_pause_beyond_the_cap_is_ignored_with_a_warning(
     clock = Clock()
     shared = budget(tmp_path, clock, max_pause_seconds=30.0)
     shared._state.set("paused_until", clock.now + ONE_YEAR)
-    with caplog.at_level(logging.WARNING, logger="wfm_pipeline.genesys.budget"):
+    with caplog.at_level(logging.WARNING, logger="wfm_pipeline.genesys._budget"):
         shared.acquire_request()
     assert clock.sleeps == []
     assert "ignoring a shared pause" in caplog.text and "max_pause_seconds" in caplog.text

@@ -8,7 +8,7 @@ import pytest
 
 from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.transforms import RawRecordError, TransformError, UnknownValueError
-from wfm_pipeline.transforms.days import parse_timestamp
+from wfm_pipeline.transforms._days import parse_timestamp
 
 
 @pytest.mark.parametrize(

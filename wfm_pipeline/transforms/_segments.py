@@ -26,8 +26,8 @@ from datetime import datetime
 import polars as pl
 
 from wfm_pipeline import wire
-from wfm_pipeline.transforms.days import UTC_TIMESTAMP, check_known_values, parse_timestamp
-from wfm_pipeline.transforms.errors import RawRecordError
+from wfm_pipeline.transforms._days import UTC_TIMESTAMP, check_known_values, parse_timestamp
+from wfm_pipeline.transforms._errors import RawRecordError
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: the kinds are the constants below

@@ -68,7 +68,7 @@ class Extraction:
         return self.result.left_out
 
 
-def day_files(store: RawStore, result: ExportResult, first: date, last: date) -> tuple[DayFiles, ...]:
+def _day_files(store: RawStore, result: ExportResult, first: date, last: date) -> tuple[DayFiles, ...]:
     """Per job: its entries, for its core days (adherence) or for every day of the run (user details)."""
     run_days = frozenset(days_between(first, last))
     return tuple(
@@ -89,7 +89,7 @@ class ManifestContext:
     aggregates: tuple[AggregatesEntry, ...] = ()
 
 
-def write_manifests(
+def _write_manifests(
     store: RawStore, context: ManifestContext, parts: Sequence[DayFiles], first: date, last: date
 ) -> tuple[str, ...]:
     """One manifest per day listing the files that serve it (replacing the day's previous manifest)."""
@@ -109,3 +109,27 @@ def write_manifests(
         )
         written.append(store.relative(store.write_manifest(manifest)))
     return tuple(written)
+
+
+def record_extraction(
+    store: RawStore,
+    context: ManifestContext,
+    result: ExportResult,
+    days: tuple[date, date],
+    metrics: RequestMetrics,
+) -> Extraction:
+    """Write the run's manifests (each day lists the files that serve it) and describe what was done."""
+    first, last = days
+    parts = _day_files(store, result, first, last)
+    return Extraction(
+        kind=context.kind,
+        first=first,
+        last=last,
+        result=result,
+        entries=tuple(entry for part in parts for entry in part.entries),
+        manifests=_write_manifests(store, context, parts, first, last),
+        organization=context.organization,
+        aggregates=context.aggregates,
+        metrics=metrics,
+        source=context.source,
+    )

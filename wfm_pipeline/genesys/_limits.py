@@ -34,14 +34,14 @@ from filelock import FileLock
 
 from wfm_pipeline import wire
 from wfm_pipeline.fileio import atomic_write_bytes
-from wfm_pipeline.genesys.budget import RateLimitHeaders, SharedBudget
-from wfm_pipeline.genesys.errors import (
+from wfm_pipeline.genesys._budget import RateLimitHeaders, SharedBudget
+from wfm_pipeline.genesys._errors import (
     AuthenticationError,
     GenesysError,
     NotFoundError,
     PermissionDeniedError,
 )
-from wfm_pipeline.genesys.settings import ClientSettings
+from wfm_pipeline.genesys._settings import ClientSettings
 
 logger = logging.getLogger(__name__)
 

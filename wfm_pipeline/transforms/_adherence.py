@@ -16,14 +16,14 @@ from typing import Any
 import polars as pl
 
 from wfm_pipeline import wire
-from wfm_pipeline.transforms.days import (
+from wfm_pipeline.transforms._days import (
     UTC_TIMESTAMP,
     ManagementUnitInfo,
     check_known_values,
     local_date_of,
     parse_timestamp,
 )
-from wfm_pipeline.transforms.errors import RawRecordError
+from wfm_pipeline.transforms._errors import RawRecordError
 
 ADHERENCE_DAILY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),

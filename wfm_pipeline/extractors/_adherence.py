@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from wfm_pipeline.extractors.common import (
-    Extraction,
-    ManifestContext,
-    Organization,
-    day_files,
-    write_manifests,
-)
+from wfm_pipeline.extractors._common import Extraction, ManifestContext, Organization, record_extraction
 from wfm_pipeline.genesys import AdherenceExportRequest, GenesysClient
 from wfm_pipeline.raw_store import ADHERENCE, RawStore
 
@@ -31,17 +25,5 @@ def extract_adherence(
         organization.units, first, last + timedelta(days=1), context_days=ADHERENCE_CONTEXT_DAYS
     )
     result = client.run_export(request, store.files_dir(ADHERENCE))
-    parts = day_files(store, result, first, last)
     context = ManifestContext(ADHERENCE, organization, client.settings.source, run_id)
-    return Extraction(
-        kind=ADHERENCE,
-        first=first,
-        last=last,
-        result=result,
-        entries=tuple(entry for part in parts for entry in part.entries),
-        manifests=write_manifests(store, context, parts, first, last),
-        organization=organization,
-        aggregates=(),
-        metrics=client.metrics.since(before),
-        source=context.source,
-    )
+    return record_extraction(store, context, result, (first, last), client.metrics.since(before))

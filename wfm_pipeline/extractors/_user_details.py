@@ -8,13 +8,7 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from wfm_pipeline.extractors.common import (
-    Extraction,
-    ManifestContext,
-    Organization,
-    day_files,
-    write_manifests,
-)
+from wfm_pipeline.extractors._common import Extraction, ManifestContext, Organization, record_extraction
 from wfm_pipeline.genesys import GenesysClient, UserDetailsExportRequest
 from wfm_pipeline.raw_store import USER_DETAILS, AggregatesEntry, RawStore
 from wfm_pipeline.timestamps import local_day_bounds, utc_span_of_days
@@ -62,22 +56,10 @@ def extract_user_details(
     availability = client.data_availability_date()
     start, end = utc_span_of_days((unit.time_zone for unit in organization.units), first, last)
     result = client.run_export(UserDetailsExportRequest(start=start, end=end), store.files_dir(USER_DETAILS))
-    parts = day_files(store, result, first, last)
     aggregates = _fetch_aggregates(
         client, store, organization.snapshot, (first, last), availability, sample_agents
     )
     context = ManifestContext(
         USER_DETAILS, organization, client.settings.source, run_id, availability, aggregates
     )
-    return Extraction(
-        kind=USER_DETAILS,
-        first=first,
-        last=last,
-        result=result,
-        entries=tuple(entry for part in parts for entry in part.entries),
-        manifests=write_manifests(store, context, parts, first, last),
-        organization=organization,
-        aggregates=aggregates,
-        metrics=client.metrics.since(before),
-        source=context.source,
-    )
+    return record_extraction(store, context, result, (first, last), client.metrics.since(before))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from wfm_pipeline.transforms.days import UTC_TIMESTAMP
+from wfm_pipeline.transforms._days import UTC_TIMESTAMP
 
 INTERVAL_GRAIN = "PT30M"
 DAY_GRAIN = "P1D"

@@ -26,8 +26,8 @@ from pathlib import Path
 from pyrate_limiter import Rate, RateItem, SQLiteBucket
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.errors import BudgetWaitTimeout, StateFileError
-from wfm_pipeline.genesys.keys import stable_key
+from wfm_pipeline.genesys._errors import BudgetWaitTimeout, StateFileError
+from wfm_pipeline.genesys._keys import stable_key
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.errors import ExportJobFailed, GenesysError, NotFoundError, UnexpectedResponseError
-from wfm_pipeline.genesys.files import ExportedFile, complete_file, read_sidecar, write_export_file
-from wfm_pipeline.genesys.models import ExportJob, ExportKind
-from wfm_pipeline.genesys.registry import FOREIGN, GONE
-from wfm_pipeline.genesys.responses import ResponseBody, api_path
-from wfm_pipeline.genesys.transport import Transport
+from wfm_pipeline.genesys._errors import ExportJobFailed, GenesysError, NotFoundError, UnexpectedResponseError
+from wfm_pipeline.genesys._files import ExportedFile, complete_file, read_sidecar, write_export_file
+from wfm_pipeline.genesys._models import ExportJob, ExportKind
+from wfm_pipeline.genesys._registry import FOREIGN, GONE
+from wfm_pipeline.genesys._responses import ResponseBody, api_path
+from wfm_pipeline.genesys._transport import Transport
 from wfm_pipeline.timestamps import parse_utc
 
 

@@ -20,8 +20,8 @@ import httpx
 from filelock import FileLock
 
 from wfm_pipeline.fileio import atomic_write_bytes
-from wfm_pipeline.genesys.errors import ConfigurationError
-from wfm_pipeline.genesys.keys import stable_key
+from wfm_pipeline.genesys._errors import ConfigurationError
+from wfm_pipeline.genesys._keys import stable_key
 
 
 @dataclass(frozen=True)

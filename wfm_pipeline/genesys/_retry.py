@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.metrics import RequestMetrics
+from wfm_pipeline.genesys._metrics import RequestMetrics
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Statuses whose Retry-After we honour (the SDK's urllib3 default set is 413/429/503; 413 is never transient

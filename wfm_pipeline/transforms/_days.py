@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from wfm_pipeline.timestamps import days_between, local_day_bounds, parse_utc
-from wfm_pipeline.transforms.errors import RawRecordError, UnknownValueError
+from wfm_pipeline.transforms._errors import RawRecordError, UnknownValueError
 
 UTC_TIMESTAMP = pl.Datetime("us", "UTC")
 

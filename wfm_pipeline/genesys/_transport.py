@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.auth import ClientCredentialsAuth, TokenCache, TokenMinter
-from wfm_pipeline.genesys.budget import SharedBudget
-from wfm_pipeline.genesys.errors import (
+from wfm_pipeline.genesys._auth import ClientCredentialsAuth, TokenCache, TokenMinter
+from wfm_pipeline.genesys._budget import SharedBudget
+from wfm_pipeline.genesys._errors import (
     AuthenticationError,
     BadRequestError,
     GenesysError,
@@ -32,11 +32,11 @@ from wfm_pipeline.genesys.errors import (
     ServerError,
     missing_permissions_from,
 )
-from wfm_pipeline.genesys.limits import LimitsDiscovery
-from wfm_pipeline.genesys.metrics import RequestMetrics
-from wfm_pipeline.genesys.responses import ResponseBody, correlation_id_of
-from wfm_pipeline.genesys.retry import NetworkFailure, RetryPolicy, send_with_retries
-from wfm_pipeline.genesys.settings import ClientSettings
+from wfm_pipeline.genesys._limits import LimitsDiscovery
+from wfm_pipeline.genesys._metrics import RequestMetrics
+from wfm_pipeline.genesys._responses import ResponseBody, correlation_id_of
+from wfm_pipeline.genesys._retry import NetworkFailure, RetryPolicy, send_with_retries
+from wfm_pipeline.genesys._settings import ClientSettings
 
 USER_AGENT = "wfm-pipeline (httpx)"
 # Headers that describe the body as sent on the wire, not the decoded bytes a Response is rebuilt with.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wfm_pipeline.genesys.errors import UnknownRegionError
+from wfm_pipeline.genesys._errors import UnknownRegionError
 
 # SDK enum name -> domain. Order follows the SDK table so error messages list regions predictably.
 REGION_DOMAINS: dict[str, str] = {

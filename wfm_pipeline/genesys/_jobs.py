@@ -20,26 +20,22 @@ from pathlib import Path
 from filelock import FileLock
 
 from wfm_pipeline.fileio import remove_stale_temporaries
-from wfm_pipeline.genesys.errors import ExportJobFailed, GenesysError, NotFoundError
-from wfm_pipeline.genesys.files import ExportedFile, complete_file, sidecar_path
-from wfm_pipeline.genesys.job_kinds import (
+from wfm_pipeline.genesys._errors import ExportJobFailed, JobTimeout, NotFoundError
+from wfm_pipeline.genesys._files import ExportedFile, complete_file, sidecar_path
+from wfm_pipeline.genesys._job_kinds import (
     AdherenceJobKind,
     JobKind,
     JobState,
     RerunJob,
     UserDetailsJobKind,
 )
-from wfm_pipeline.genesys.models import ExportJob, JobResult
-from wfm_pipeline.genesys.registry import DOWNLOADED, JobRegistry, RegisteredJob, job_key
-from wfm_pipeline.genesys.responses import ResponseBody, api_path
-from wfm_pipeline.genesys.transport import Transport
-from wfm_pipeline.genesys.windows import PlannedJob
+from wfm_pipeline.genesys._models import ExportJob, JobResult
+from wfm_pipeline.genesys._registry import DOWNLOADED, JobRegistry, RegisteredJob, job_key
+from wfm_pipeline.genesys._responses import ResponseBody, api_path
+from wfm_pipeline.genesys._transport import Transport
+from wfm_pipeline.genesys._windows import PlannedJob
 
 logger = logging.getLogger(__name__)
-
-
-class JobTimeout(GenesysError):
-    """A job did not reach a terminal state within ``job_timeout_seconds``."""
 
 
 class ExportJobs:

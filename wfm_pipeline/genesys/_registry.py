@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wfm_pipeline.genesys.budget import open_state_database
-from wfm_pipeline.genesys.keys import stable_key
+from wfm_pipeline.genesys._budget import open_state_database
+from wfm_pipeline.genesys._keys import stable_key
 
 # Registry-only statuses (the server never serves them).
 DOWNLOADED = "Downloaded"  # every file of the job is on disk

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.errors import UnexpectedResponseError
+from wfm_pipeline.genesys._errors import UnexpectedResponseError
 
 
 def correlation_id_of(response: httpx.Response, body: Any = None) -> str | None:

@@ -7,8 +7,8 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.files import ExportedFile
-from wfm_pipeline.genesys.metrics import RequestMetrics
+from wfm_pipeline.genesys._files import ExportedFile
+from wfm_pipeline.genesys._metrics import RequestMetrics
 
 ExportKind = Literal["adherence", "user_details"]
 

@@ -13,23 +13,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.auth import TokenCache
-from wfm_pipeline.genesys.budget import SharedBudget, budget_key
-from wfm_pipeline.genesys.jobs import ExportJobs
-from wfm_pipeline.genesys.limits import DiscoveredLimits, LimitsCache, LimitsDiscovery
-from wfm_pipeline.genesys.metrics import RequestMetrics
-from wfm_pipeline.genesys.models import (
+from wfm_pipeline.genesys._auth import TokenCache
+from wfm_pipeline.genesys._budget import SharedBudget, budget_key
+from wfm_pipeline.genesys._jobs import ExportJobs
+from wfm_pipeline.genesys._limits import DiscoveredLimits, LimitsCache, LimitsDiscovery
+from wfm_pipeline.genesys._metrics import RequestMetrics
+from wfm_pipeline.genesys._models import (
     AdherenceExportRequest,
     ExportResult,
     LeftOut,
     ManagementUnit,
     UserDetailsExportRequest,
 )
-from wfm_pipeline.genesys.registry import JobRegistry
-from wfm_pipeline.genesys.responses import ResponseBody, api_path
-from wfm_pipeline.genesys.settings import ClientSettings
-from wfm_pipeline.genesys.transport import Transport
-from wfm_pipeline.genesys.windows import PlannedJob, plan_adherence_jobs, plan_user_details_jobs
+from wfm_pipeline.genesys._registry import JobRegistry
+from wfm_pipeline.genesys._responses import ResponseBody, api_path
+from wfm_pipeline.genesys._settings import ClientSettings
+from wfm_pipeline.genesys._transport import Transport
+from wfm_pipeline.genesys._windows import PlannedJob, plan_adherence_jobs, plan_user_details_jobs
 from wfm_pipeline.timestamps import format_utc, parse_utc
 
 

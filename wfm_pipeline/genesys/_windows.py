@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.models import (
+from wfm_pipeline.genesys._models import (
     AdherenceExportRequest,
     ExportKind,
     LeftOut,

@@ -120,3 +120,7 @@ def missing_permissions_from(body: Any) -> tuple[str, ...]:
     if not found:
         found.extend(_PERMISSION_RE.findall(str(body.get("message", ""))))
     return tuple(dict.fromkeys(found))
+
+
+class JobTimeout(GenesysError):
+    """A job did not reach a terminal state within ``job_timeout_seconds``."""

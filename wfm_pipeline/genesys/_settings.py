@@ -9,8 +9,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from wfm_pipeline import wire
-from wfm_pipeline.genesys.errors import ConfigurationError
-from wfm_pipeline.genesys.regions import resolve_region
+from wfm_pipeline.genesys._errors import ConfigurationError
+from wfm_pipeline.genesys._regions import resolve_region
 
 ENV_CLIENT_ID = "GENESYSCLOUD_OAUTHCLIENT_ID"
 ENV_CLIENT_SECRET = "GENESYSCLOUD_OAUTHCLIENT_SECRET"
