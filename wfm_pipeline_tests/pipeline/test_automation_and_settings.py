@@ -111,7 +111,7 @@ def test_sensor_requests_the_recent_available_days_from_the_sandbox(small_sandbo
     org = httpx.get(small_sandbox.base_url + "/sandbox/truth/org").json()
     zones = {unit["timeZone"] for unit in org["managementUnits"]}
     settings = PipelineSettings.from_env({"WFM_DATA_DIR": str(tmp_path)})
-    sensor = build_definitions(settings).get_sensor_def(SENSOR_NAME)
+    sensor = build_definitions(settings).resolve_sensor_def(SENSOR_NAME)
     resources = {"genesys": GenesysApiResource(sandbox_url=small_sandbox.base_url, state_dir=str(tmp_path))}
     context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources)
     result = sensor(context)
