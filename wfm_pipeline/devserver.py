@@ -31,7 +31,7 @@ import httpx
 from filelock import FileLock, Timeout
 
 from wfm_pipeline import wire
-from wfm_pipeline.defs.settings import PipelineSettings
+from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
 from wfm_pipeline.genesys import ClientSettings, ConfigurationError, uses_sandbox
 from wfm_pipeline.processes import die_with_parent
 
@@ -363,13 +363,14 @@ def _supervise(children: list[Supervised], graphql_url: str, stop_requested: thr
 def run(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
-        # The pipeline's own rule (sandbox only when no GENESYSCLOUD_* is set), checked before anything
-        # starts: blank credentials are an error here, not a sandbox writing into the org's warehouse.
+        # The pipeline's own rules (sandbox only when no GENESYSCLOUD_* is set; paths, dates, numbers),
+        # checked before anything starts: blank credentials are an error here, not a sandbox writing into
+        # the org's warehouse, and a bad WFM_* variable is named, not a traceback.
         ClientSettings.from_env()
-    except ConfigurationError as exc:
+        paths = DevPaths.from_env(PROJECT_ROOT)
+    except (ConfigurationError, PipelineConfigError) as exc:
         print(f"wfm-pipeline dev: {exc}", file=sys.stderr)
         return 2
-    paths = DevPaths.from_env(PROJECT_ROOT)
     lock = _single_instance_lock(paths, args)
     if lock is None:
         return 1

@@ -132,3 +132,15 @@ def test_only_backfills_failed_by_unloadable_code_are_resumed_and_not_forever(
     for _ in range(devserver.MAX_BACKFILL_RESUMES + 3):
         devserver.resume_backfills_failed_by_unloadable_code("http://ui/graphql", resumed)
     assert fake.resumed.count("a") == devserver.MAX_BACKFILL_RESUMES and "b" not in fake.resumed
+
+
+def test_a_bad_pipeline_variable_is_named_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [name for name in os.environ if name.startswith(("GENESYSCLOUD_", "WFM_", "DAGSTER_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WFM_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("WFM_PARTITIONS_START", "2023-13-01")
+    assert devserver.run([]) == 2
+    assert "WFM_PARTITIONS_START" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # no lock, no pid file, no child
