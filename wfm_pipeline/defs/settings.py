@@ -54,10 +54,6 @@ class GenesysEnvironment:
             sandbox_url="", variables=tuple(sorted(n for n in environ if n.startswith(GENESYS_ENV_PREFIX)))
         )
 
-    @property
-    def is_sandbox(self) -> bool:
-        return bool(self.sandbox_url)
-
 
 def _env(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name, "").strip()
