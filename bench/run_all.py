@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = [
     ("Sandbox: status polls, result pages, memory of a 5,000-agent org", ["bench/bench_sandbox.py"]),
     ("Client: requests per extracted day, share of the per-token budget used", ["bench/bench_client.py"]),
+    ("Scale: one 35-day run at 1,000 and 5,000 agents", ["-m", "bench.bench_scale"]),
+    ("Start-up: one-day runs, wall time against compute, per step executor", ["-m", "bench.bench_day_run"]),
     (
         "Pipeline: a year's backfill from the UI vs the report's approach; cleaning rate",
         ["-m", "bench.bench_backfill"],

@@ -1,11 +1,13 @@
 """Automation: a sensor (running by default) that materializes days once the data is available.
 
-Every ``WFM_SENSOR_INTERVAL_SECONDS`` it reads ``dataAvailabilityDate`` and requests one run per day that
-(a) lies within the last ``WFM_SENSOR_LOOKBACK_DAYS`` partitions, (b) has ended for every management unit
-(latest local end <= dataAvailabilityDate) and (c) is not materialized yet. Once per availability date it
-also re-runs the last ``WFM_REFRESH_DAYS`` available days to pick up late changes. Run keys make it
-idempotent: a day is requested once per reason (``initial:<day>``, ``refresh:<day>:<availability date>``),
-and the cursor remembers the last refresh date. Older history is a backfill's job.
+Every ``WFM_SENSOR_INTERVAL_SECONDS`` it reads ``dataAvailabilityDate`` and requests ONE run over the range
+of days that need work: days that (a) lie within the last ``WFM_SENSOR_LOOKBACK_DAYS`` partitions, (b) have
+ended for every management unit (latest local end <= dataAvailabilityDate) and (c) are not materialized
+yet; and, once per availability date, the last ``WFM_REFRESH_DAYS`` available days again, to pick up late
+changes. While a run of the job is queued or in progress it requests nothing (its days are not
+materialized yet, and a second run over them would only compete for the same jobs, slots and writer).
+One range run instead of one run per day: the run and step processes start once, and the export jobs of
+the range (weekly grid windows) are submitted once. Older history is a backfill's job.
 """
 
 import json
@@ -29,7 +31,8 @@ SENSOR_NAME = "wfm_data_availability_sensor"
 
 @dataclass(frozen=True)
 class PlannedRun:
-    partition_key: str
+    first_key: str
+    last_key: str
     run_key: str
     reason: str
 
@@ -45,7 +48,7 @@ def _latest_local_end(time_zones: Sequence[str], key: str) -> datetime:
     return utc_span_of_days(time_zones, day, day)[1]
 
 
-def plan_runs(
+def plan_run(
     partition_keys: Sequence[str],
     time_zones: Sequence[str],
     available_until: datetime,
@@ -53,25 +56,24 @@ def plan_runs(
     last_refresh_on: str | None,
     lookback_days: int,
     refresh_days: int,
-) -> tuple[list[PlannedRun], str | None]:
-    """Pure planning step of the sensor; returns the runs and the new ``last_refresh_on`` cursor value."""
+) -> tuple[PlannedRun | None, str | None]:
+    """Pure planning step of the sensor: the one run over every day that needs work (None when no day
+    does), and the new ``last_refresh_on`` cursor value."""
     recent = list(partition_keys)[-lookback_days:]
     available = [key for key in recent if _latest_local_end(time_zones, key) <= available_until]
-    runs = [
-        PlannedRun(key, f"initial:{key}", "available, not materialized")
-        for key in available
-        if key not in materialized
-    ]
+    missing = [key for key in available if key not in materialized]
     stamp = available_until.date().isoformat()
-    if refresh_days and available and last_refresh_on != stamp:
-        missing = {run.partition_key for run in runs}
-        runs += [
-            PlannedRun(key, f"refresh:{key}:{stamp}", "daily refresh of recent days")
-            for key in available[-refresh_days:]
-            if key not in missing
-        ]
-        return runs, stamp
-    return runs, last_refresh_on
+    refresh = available[-refresh_days:] if refresh_days and available and last_refresh_on != stamp else []
+    needed = sorted({*missing, *refresh})
+    if not needed:
+        return None, last_refresh_on
+    reasons = [
+        *([f"available, not materialized: {', '.join(missing)}"] if missing else []),
+        *([f"daily refresh of {', '.join(refresh)}"] if refresh else []),
+    ]
+    kinds = "+".join(kind for kind, days in (("initial", missing), ("refresh", refresh)) if days)
+    run = PlannedRun(needed[0], needed[-1], f"{kinds}:{needed[0]}..{needed[-1]}:{stamp}", "; ".join(reasons))
+    return run, stamp if refresh else last_refresh_on
 
 
 def _materialized(instance: dg.DagsterInstance, table_keys: Sequence[dg.AssetKey]) -> set[str]:
@@ -80,11 +82,28 @@ def _materialized(instance: dg.DagsterInstance, table_keys: Sequence[dg.AssetKey
     return set.intersection(*sets) if sets else set()
 
 
-def _run_requests(runs: Sequence[PlannedRun]) -> list[dg.RunRequest]:
-    return [
-        dg.RunRequest(run_key=run.run_key, partition_key=run.partition_key, tags={"wfm/reason": run.reason})
-        for run in runs
-    ]
+def _run_request(run: PlannedRun) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=run.run_key,
+        tags={
+            "dagster/asset_partition_range_start": run.first_key,
+            "dagster/asset_partition_range_end": run.last_key,
+            "wfm/reason": run.reason,
+        },
+    )
+
+
+_IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def _job_busy(instance: dg.DagsterInstance) -> bool:
+    return instance.get_runs_count(dg.RunsFilter(job_name=JOB_NAME, statuses=_IN_PROGRESS)) > 0
 
 
 def build_automation(
@@ -111,13 +130,15 @@ def build_automation(
     def sensor(
         context: dg.SensorEvaluationContext, genesys: GenesysApiResource
     ) -> dg.SensorResult | dg.SkipReason:
+        if _job_busy(context.instance):
+            return dg.SkipReason(f"a {JOB_NAME} run is still queued or in progress")
         cursor = json.loads(context.cursor) if context.cursor else {}
         with genesys.client() as client:
             available_until = client.data_availability_date()
             zones = sorted({unit.time_zone for unit in client.management_units()})
         if not zones:
             return dg.SkipReason("the organization has no management units")
-        runs, last_refresh_on = plan_runs(
+        run, last_refresh_on = plan_run(
             partitioning.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance),
             zones,
             available_until,
@@ -127,6 +148,7 @@ def build_automation(
             settings.refresh_days,
         )
         new_cursor = {"last_refresh_on": last_refresh_on, "available_until": available_until.isoformat()}
-        return dg.SensorResult(run_requests=_run_requests(runs), cursor=json.dumps(new_cursor))
+        requests = [_run_request(run)] if run else []
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
 
     return Automation(job=job, sensor=sensor)

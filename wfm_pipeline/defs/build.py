@@ -9,6 +9,7 @@ import dagster as dg
 
 from wfm_pipeline.defs.assets import build_assets
 from wfm_pipeline.defs.automation import build_automation
+from wfm_pipeline.defs.executors import STEP_EXECUTORS
 from wfm_pipeline.defs.partitions import Partitioning
 from wfm_pipeline.defs.resources import resources
 from wfm_pipeline.defs.settings import PipelineSettings
@@ -23,4 +24,5 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
         jobs=[automation.job],
         sensors=[automation.sensor],
         resources=resources(settings),
+        executor=STEP_EXECUTORS[settings.step_executor],
     )

@@ -11,11 +11,13 @@ Variables (default in brackets):
 - WFM_STATE_DIR [<data dir>/state]: client token cache, request budget, job registry
 - WFM_DUCKDB_PATH [<data dir>/warehouse.duckdb]: the DuckDB database (schema ``wfm``)
 - WFM_PARTITIONS_START [2023-01-01]: first daily partition
-- WFM_BACKFILL_MAX_PARTITIONS_PER_RUN [35]: days per backfill run (7 adherence windows of 5 loaded days)
+- WFM_BACKFILL_MAX_PARTITIONS_PER_RUN [35]: days per backfill run (five weeks of adherence windows)
 - WFM_REFRESH_DAYS [3]: recent days re-materialized once a day by the sensor
 - WFM_SENSOR_LOOKBACK_DAYS [7]: missing days the sensor fills in (older ones: launch a backfill)
 - WFM_SENSOR_INTERVAL_SECONDS [300]: sensor evaluation interval
 - WFM_OCCUPANCY_SAMPLE_AGENTS [2]: agents per unit compared with the aggregates API
+- WFM_STEP_EXECUTOR [multiprocess]: how a run executes its steps: multiprocess, forkserver or in_process
+  (``defs/executors.py``)
 
 The DuckDB file is NOT called ``wfm.duckdb``: a catalog named like the schema ``wfm`` makes ``wfm.<table>``
 ambiguous in every query ("Ambiguous reference to catalog or schema").
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from wfm_pipeline.defs.executors import STEP_EXECUTORS
 from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.genesys import GENESYS_ENV_PREFIX, ConfigurationError, sandbox_url_from_env, uses_sandbox
 
@@ -72,6 +75,13 @@ def _int_env(environ: Mapping[str, str], name: str, default: int, minimum: int) 
     return value
 
 
+def _choice_env(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _env(environ, name) or default
+    if value not in choices:
+        raise PipelineConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     data_dir: Path
@@ -83,6 +93,7 @@ class PipelineSettings:
     sensor_lookback_days: int
     sensor_interval_seconds: int
     occupancy_sample_agents: int
+    step_executor: str  # a key of ``defs.executors.STEP_EXECUTORS``
     # Which API: the sandbox's URL, or the names of the GENESYSCLOUD_* variables that are set (never values).
     genesys: GenesysEnvironment
 
@@ -127,5 +138,6 @@ class PipelineSettings:
             sensor_lookback_days=_int_env(env, "WFM_SENSOR_LOOKBACK_DAYS", 7, 1),
             sensor_interval_seconds=_int_env(env, "WFM_SENSOR_INTERVAL_SECONDS", 300, 5),
             occupancy_sample_agents=_int_env(env, "WFM_OCCUPANCY_SAMPLE_AGENTS", 2, 0),
+            step_executor=_choice_env(env, "WFM_STEP_EXECUTOR", tuple(STEP_EXECUTORS), "multiprocess"),
             genesys=genesys,
         )

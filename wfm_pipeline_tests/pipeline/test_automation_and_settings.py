@@ -14,7 +14,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from wfm_pipeline.defs.automation import SENSOR_NAME, PlannedRun, plan_runs
+from wfm_pipeline.defs.automation import JOB_NAME, SENSOR_NAME, PlannedRun, plan_run
 from wfm_pipeline.defs.build import build_definitions
 from wfm_pipeline.defs.resources import GenesysApiResource
 from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
@@ -26,7 +26,7 @@ ZONES = ["America/Chicago", "Europe/Berlin"]  # latest local end of day D: D+1 0
 
 def test_only_days_ended_everywhere_and_not_materialized_are_requested() -> None:
     # 06-08 ends for Chicago at 06-09T05:00Z; availability 06-09T06:00Z -> 06-08 is the last complete day
-    runs, cursor = plan_runs(
+    run, cursor = plan_run(
         KEYS,
         ZONES,
         datetime(2025, 6, 9, 6, tzinfo=UTC),
@@ -35,32 +35,56 @@ def test_only_days_ended_everywhere_and_not_materialized_are_requested() -> None
         lookback_days=4,
         refresh_days=3,
     )
-    assert runs == [PlannedRun("2025-06-08", "initial:2025-06-08", "available, not materialized")]
+    assert run == PlannedRun(
+        "2025-06-08",
+        "2025-06-08",
+        "initial:2025-06-08..2025-06-08:2025-06-09",
+        "available, not materialized: 2025-06-08",
+    )
     assert cursor == "2025-06-09"  # refresh already done for this availability date
+
+
+def test_missing_days_and_the_refresh_are_one_range_run() -> None:
+    availability = datetime(2025, 6, 9, 6, tzinfo=UTC)
+    materialized = set(KEYS) - {"2025-06-03", "2025-06-04"}
+    run, cursor = plan_run(
+        KEYS, ZONES, availability, materialized, "2025-06-08", lookback_days=8, refresh_days=3
+    )
+    assert run is not None
+    # one run from the first missing day to the last refreshed one (06-05 in between is re-loaded too)
+    assert (run.first_key, run.last_key) == ("2025-06-03", "2025-06-08")
+    assert run.run_key == "initial+refresh:2025-06-03..2025-06-08:2025-06-09"
+    assert run.reason == (
+        "available, not materialized: 2025-06-03, 2025-06-04; daily refresh of 2025-06-06, 2025-06-07, "
+        "2025-06-08"
+    )
+    assert cursor == "2025-06-09"
 
 
 def test_daily_refresh_of_recent_days_once_per_availability_date() -> None:
     availability = datetime(2025, 6, 9, 6, tzinfo=UTC)
     materialized = set(KEYS)
-    runs, cursor = plan_runs(
+    run, cursor = plan_run(
         KEYS, ZONES, availability, materialized, "2025-06-08", lookback_days=7, refresh_days=3
     )
-    assert [run.run_key for run in runs] == [
-        "refresh:2025-06-06:2025-06-09",
-        "refresh:2025-06-07:2025-06-09",
-        "refresh:2025-06-08:2025-06-09",
-    ]
+    assert run is not None
+    assert (run.first_key, run.last_key, run.run_key) == (
+        "2025-06-06",
+        "2025-06-08",
+        "refresh:2025-06-06..2025-06-08:2025-06-09",
+    )
     assert cursor == "2025-06-09"
-    again, _ = plan_runs(KEYS, ZONES, availability, materialized, cursor, lookback_days=7, refresh_days=3)
-    assert again == []
+    again, _ = plan_run(KEYS, ZONES, availability, materialized, cursor, lookback_days=7, refresh_days=3)
+    assert again is None
 
 
 def test_a_day_ended_in_berlin_but_not_in_chicago_waits() -> None:
     # at 06-09T04:00Z, 06-08 has ended in Berlin (06-08T22:00Z) but not in Chicago (06-09T05:00Z)
-    runs, _ = plan_runs(
+    run, _ = plan_run(
         KEYS, ZONES, datetime(2025, 6, 9, 4, tzinfo=UTC), set(), None, lookback_days=4, refresh_days=0
     )
-    assert [run.partition_key for run in runs] == ["2025-06-07"]
+    assert run is not None
+    assert (run.first_key, run.last_key) == ("2025-06-07", "2025-06-07")
 
 
 def test_settings_defaults_and_errors_name_the_variable(tmp_path: Path) -> None:
@@ -128,7 +152,21 @@ def test_sensor_requests_the_recent_available_days_from_the_sandbox(small_sandbo
     recent = partitions.get_partition_keys()[-settings.sensor_lookback_days :]
     expected = [key for key in recent if ended_everywhere(key)]
     assert expected, "the sandbox should have complete recent days"
-    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
-        (k, f"initial:{k}") for k in expected
-    ]
+    (request,) = result.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == expected[0]
+    assert request.tags["dagster/asset_partition_range_end"] == expected[-1]
+    assert request.run_key == f"initial+refresh:{expected[0]}..{expected[-1]}:{available_until.date()}"
     assert cursor["last_refresh_on"] == available_until.date().isoformat()
+
+
+def test_sensor_requests_nothing_while_a_run_of_its_job_is_in_progress(small_sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = PipelineSettings.from_env({"WFM_DATA_DIR": str(tmp_path)})
+    definitions = build_definitions(settings)
+    sensor = definitions.resolve_sensor_def(SENSOR_NAME)
+    instance = dg.DagsterInstance.ephemeral()
+    job = definitions.resolve_job_def(JOB_NAME)
+    instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
+    resources = {"genesys": GenesysApiResource(sandbox_url=small_sandbox.base_url, state_dir=str(tmp_path))}
+    result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(result, dg.SkipReason)
+    assert JOB_NAME in (result.skip_message or "")
