@@ -9,8 +9,8 @@ So an exception in progress at the boundary between windows A and B is served as
 exception when "``exception_key == (scheduled, actual) and exception_end == segment.start``", else
 "``day.exception_count += 1``" and a new exception starts; DESIGN.md: "exceptionCount counts exceptions
 starting in the day; exceptionDurationSeconds = exception seconds inside the day; impactSeconds = Negative
-exception seconds". (``/work/shared/reference/genesys_api.md`` says nothing about cuts: the sandbox's rule
-is the reference we have.)
+exception seconds". (Genesys's documentation says nothing about cuts: the sandbox's rule is the reference
+we have.)
 
 What that means, and what is corrected:
 - ``adherence_exceptions``: the pieces of one exception are joined again when A's piece ends at A's end,
@@ -23,8 +23,8 @@ What that means, and what is corrected:
   starting that day; one contiguous query does not. It drops by the number of continuation pieces.
 - Not corrected, because a cut at a local midnight does not change them: ``exception_duration_seconds``
   and ``impact_seconds`` are seconds *inside* the day (a boundary at midnight moves no second to another
-  day), and every other day metric is a per-day sum of seconds or a ratio of those sums. The issue's
-  "count and duration" reads more into the rule than it says; the recomputation test
+  day), and every other day metric is a per-day sum of seconds or a ratio of those sums (issue #10 expected
+  the duration to change too; it does not under this rule); the recomputation test
   (``wfm_pipeline_tests/transforms/test_stitch_recompute.py``) proves both columns equal one contiguous
   query's.
 """
