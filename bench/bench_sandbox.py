@@ -1,4 +1,5 @@
-"""Sandbox benchmark (not a test): status polls/s, result pages/s, memory of a 5,000-agent org.
+"""Sandbox benchmark (not a test): status polls/s, result pages/s, memory of a 5,000-agent org, and the
+sandbox's CPU per agent-day serving a week of user-details pages for the whole org.
 
     .venv/bin/python bench/bench_sandbox.py [--seconds 5] [--clients 2]
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,12 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bearer(http: httpx.Client) -> dict[str, str]:
@@ -93,6 +101,25 @@ def walk_pages(http: httpx.Client, headers: dict[str, str], job_id: str, page_si
             return pages, time.perf_counter() - started
 
 
+def download_adherence_week(http: httpx.Client, headers: dict[str, str], start: str, end: str) -> None:
+    """One bulk-adherence job (exceptions included) with an item per management unit; every file read."""
+    units = http.get(wire.MANAGEMENT_UNITS_PATH, headers=headers).json()["entities"]
+    items = [
+        {"managementUnitId": mu["id"], "startDate": start, "endDate": end, "includeExceptions": True}
+        for mu in units
+    ]
+    body = {"timeZone": "UTC", "items": items}
+    job_id = http.post(wire.ADHERENCE_BULK_PATH, json=body, headers=headers).json()["job"]["id"]
+    for _ in range(6000):
+        reply = http.get(wire.ADHERENCE_BULK_JOB_PATH.format(job_id=job_id), headers=headers).json()
+        if reply["job"]["status"] == "Complete":
+            for url in reply["downloadUrls"]:
+                http.get(url).raise_for_status()
+            return
+        time.sleep(0.05)
+    raise RuntimeError("adherence job did not complete")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -150,6 +177,19 @@ def main() -> None:
             job_id = fulfilled_job(http, headers, interval, all_users[:queried])
             walk_pages(http, headers, job_id, 100)
             rows.append((f"RSS after paging 1 day x {queried:,} agents (MiB)", f"{rss_mib(sandbox.pid):.0f}"))
+        # Day-major paging of a week, as the pipeline's 7-day grid cells do: each agent's days are
+        # read again by its next day's document.
+        job_id = fulfilled_job(http, headers, "2024-05-06T00:00:00Z/2024-05-13T00:00:00Z")
+        cpu_before = cpu_seconds(sandbox.pid)
+        walk_pages(http, headers, job_id, 100)
+        cpu_ms = (cpu_seconds(sandbox.pid) - cpu_before) * 1000 / (7 * args.big_org)
+        week = f"7 days x {args.big_org:,} agents"
+        rows.append((f"sandbox CPU per agent-day paging {week}, pages of 100 (ms)", f"{cpu_ms:.2f}"))
+        rows.append((f"RSS after paging {week} (MiB)", f"{rss_mib(sandbox.pid):.0f}"))
+        cpu_before = cpu_seconds(sandbox.pid)
+        download_adherence_week(http, headers, "2024-06-03T00:00:00Z", "2024-06-10T00:00:00Z")
+        cpu_ms = (cpu_seconds(sandbox.pid) - cpu_before) * 1000 / (7 * args.big_org)
+        rows.append((f"sandbox CPU per agent-day, adherence files of {week} (ms)", f"{cpu_ms:.2f}"))
     pool.close()
 
     print("| measure | value |\n|---|---|")

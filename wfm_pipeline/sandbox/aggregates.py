@@ -21,14 +21,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wfm_pipeline import wire
-from wfm_pipeline.sandbox.localdays import ONE_DAY, from_epoch, local_date, local_midnight, to_epoch
+from wfm_pipeline.sandbox.errors import format_epoch
+from wfm_pipeline.sandbox.localdays import ONE_DAY, ceil_epoch, local_date, local_midnight, to_epoch
 
 if TYPE_CHECKING:
     from wfm_pipeline.sandbox.org import SandboxOrg
-
-
-def format_instant(epoch: int) -> str:
-    return from_epoch(epoch).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def bucket_bounds(start: int, end: int, granularity: timedelta | None, time_zone: str) -> list[int]:
@@ -73,19 +70,14 @@ def user_aggregates(
     metrics: Sequence[str],
 ) -> list[dict[str, Any]]:
     s0, s1 = to_epoch(start), to_epoch(end)
+    query_end = ceil_epoch(end)  # the spans of org.presence / routing(user_id, start, end)
     series: dict[str, list[tuple[int, int, str]]] = {}
     if "tSystemPresence" in metrics or "tOrganizationPresence" in metrics:
-        presence = org.presence(user_id, start, end)
-        series["tSystemPresence"] = [
-            (to_epoch(p.start), to_epoch(p.end), p.system_presence) for p in presence
-        ]
-        series["tOrganizationPresence"] = [
-            (to_epoch(p.start), to_epoch(p.end), p.organization_presence_id) for p in presence
-        ]
+        presence = org.presence_epochs(user_id, s0, query_end)
+        series["tSystemPresence"] = [(s, e, system) for s, e, system, _ in presence]
+        series["tOrganizationPresence"] = [(s, e, presence_id) for s, e, _, presence_id in presence]
     if "tAgentRoutingStatus" in metrics:
-        series["tAgentRoutingStatus"] = [
-            (to_epoch(r.start), to_epoch(r.end), r.routing_status) for r in org.routing(user_id, start, end)
-        ]
+        series["tAgentRoutingStatus"] = org.routing_epochs(user_id, s0, query_end)
     qualifier_order = {
         "tSystemPresence": {v: i for i, v in enumerate(wire.ANALYTICS_SYSTEM_PRESENCES)},
         "tAgentRoutingStatus": {v: i for i, v in enumerate(wire.ROUTING_STATUSES)},
@@ -117,5 +109,5 @@ def user_aggregates(
                     {"metric": metric, "qualifier": qualifier, "stats": {"sum": milliseconds, "count": count}}
                 )
         if entries:
-            data.append({"interval": f"{format_instant(a)}/{format_instant(b)}", "metrics": entries})
+            data.append({"interval": f"{format_epoch(a)}/{format_epoch(b)}", "metrics": entries})
     return data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from starlette.responses import Response
@@ -110,6 +111,24 @@ def format_ts(moment: datetime) -> str:
     """UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+# ``HH:MM:`` of every minute of a day and ``SS.000Z`` of every second of a minute.
+_HOURS_MINUTES = tuple(f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440))
+_SECONDS = tuple(f"{second:02d}.000Z" for second in range(60))
+
+
+def format_epoch(seconds: int) -> str:
+    """``format_ts`` of whole epoch seconds, without building a datetime: pages format millions of
+    timestamps, and strftime per timestamp was a fifth of a page's cost."""
+    day, second = divmod(seconds, 86400)
+    return f"{_utc_date_prefix(day)}{_HOURS_MINUTES[second // 60]}{_SECONDS[second % 60]}"
+
+
+@lru_cache(maxsize=4096)
+def _utc_date_prefix(epoch_day: int) -> str:
+    """``YYYY-MM-DDT`` of a UTC day counted from the epoch (formatted by strftime, as ``format_ts``)."""
+    return datetime.fromtimestamp(epoch_day * 86400, UTC).strftime("%Y-%m-%dT")
 
 
 def parse_ts(text: Any, field_name: str) -> datetime:

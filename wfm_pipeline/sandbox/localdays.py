@@ -26,6 +26,12 @@ def to_epoch(moment: datetime) -> int:
     return int(moment.timestamp() // 1)
 
 
+def ceil_epoch(moment: datetime) -> int:
+    """Whole epoch seconds rounded up: an end bound still includes its last partial second."""
+    seconds = to_epoch(moment)
+    return seconds + 1 if moment.timestamp() > seconds else seconds
+
+
 def from_epoch(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 

@@ -15,8 +15,8 @@ from datetime import date, datetime
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox import generator as gen
-from wfm_pipeline.sandbox.localdays import from_epoch, local_midnight, to_epoch
-from wfm_pipeline.sandbox.timeline import DEFAULT_DAY_CACHE_SIZE, AgentTimelines
+from wfm_pipeline.sandbox.localdays import ceil_epoch, from_epoch, local_midnight, to_epoch
+from wfm_pipeline.sandbox.timeline import AgentTimelines, day_cache_size_for
 
 _WFM_TO_ANALYTICS = dict(zip(wire.WFM_SYSTEM_PRESENCES, wire.ANALYTICS_SYSTEM_PRESENCES, strict=True))
 _ANALYTICS_TO_WFM = {v: k for k, v in _WFM_TO_ANALYTICS.items()}
@@ -37,7 +37,8 @@ class OrgConfig:
     seed: int = 7
     agents: int = 300
     history_start: date = date(2023, 1, 1)  # no data before this (UTC midnight)
-    day_cache_size: int = DEFAULT_DAY_CACHE_SIZE  # generated (agent, day) entries kept in memory
+    # Generated (agent, day) entries kept in memory; None sizes the cache by the number of agents.
+    day_cache_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,13 @@ class RoutingSpan:
     start: datetime
     end: datetime
     routing_status: str
+
+
+# The epoch-second forms of Activity and PresenceSpan (pages and adherence files skip the datetimes):
+# (start, end, category, activity code id, secondary presence id) of a scheduled activity;
+ActivityTuple = tuple[int, int, str, str, str | None]
+# (start, end, analytics system presence, organization presence id) of a presence span.
+PresenceTuple = tuple[int, int, str, str]
 
 
 # Activity code ids follow Genesys' default activity codes: one per category, id = its position.
@@ -163,7 +171,10 @@ class SandboxOrg:
         self.config = config
         seed = config.seed
         self._history_start = local_midnight(config.history_start, "UTC")
-        self._timelines = AgentTimelines(seed, self._history_start, config.day_cache_size)
+        cache_size = config.day_cache_size
+        self._timelines = AgentTimelines(
+            seed, self._history_start, day_cache_size_for(config.agents) if cache_size is None else cache_size
+        )
 
         business_units: list[BusinessUnit] = []
         management_units: list[ManagementUnit] = []
@@ -193,12 +204,15 @@ class SandboxOrg:
             PresenceDefinition(stable_uuid(seed, "presence", name), name, system, kind)
             for name, system, kind in _PRESENCE_CATALOGUE
         )
-        self._presence_by_name = {p.name: p for p in self.presence_definitions}
+        self._presence_fields = {
+            p.name: (p.analytics_system_presence, p.id) for p in self.presence_definitions
+        }
         self._lookup_by_presence_id = {p.id: str(i) for i, p in enumerate(self.presence_definitions)}
         # Agent ids embed their index (xor a seed-derived mask) so that id -> agent is O(1) without a table.
         self._index_mask = int.from_bytes(
             hashlib.blake2b(f"{seed}|agent-mask".encode(), digest_size=4).digest()
         )
+        self._located: dict[str, tuple[int, str]] = {}
 
     # --- directory ---------------------------------------------------------------------------------
     def management_unit(self, mu_id: str) -> ManagementUnit | None:
@@ -240,48 +254,65 @@ class SandboxOrg:
 
     # --- truth timelines ---------------------------------------------------------------------------
     def schedule(self, user_id: str, start: datetime, end: datetime) -> list[Activity]:
-        located = self._locate(user_id)
-        if located is None:
-            return []
-        index, tz_name = located
         return [
-            Activity(
-                from_epoch(a.start),
-                from_epoch(a.end),
-                a.category,
-                ACTIVITY_CODE_IDS[a.category],
-                None if a.secondary_presence is None else self._presence_by_name[a.secondary_presence].id,
+            Activity(from_epoch(s), from_epoch(e), category, code_id, presence_id)
+            for s, e, category, code_id, presence_id in self.schedule_epochs(
+                user_id, to_epoch(start), ceil_epoch(end)
             )
-            for a in self._timelines.activities(index, tz_name, to_epoch(start), _ceil_epoch(end))
         ]
 
     def presence(self, user_id: str, start: datetime, end: datetime) -> list[PresenceSpan]:
-        located = self._locate(user_id)
-        if located is None:
-            return []
-        index, tz_name = located
-        spans = self._timelines.presence(index, tz_name, to_epoch(start), _ceil_epoch(end))
-        return [self._presence_span(s) for s in spans]
+        return [
+            PresenceSpan(from_epoch(s), from_epoch(e), system, presence_id)
+            for s, e, system, presence_id in self.presence_epochs(user_id, to_epoch(start), ceil_epoch(end))
+        ]
 
     def routing(self, user_id: str, start: datetime, end: datetime) -> list[RoutingSpan]:
+        return [
+            RoutingSpan(from_epoch(s), from_epoch(e), status)
+            for s, e, status in self.routing_epochs(user_id, to_epoch(start), ceil_epoch(end))
+        ]
+
+    def schedule_epochs(self, user_id: str, start: int, end: int) -> list[ActivityTuple]:
+        """``schedule`` over [start, end) in epoch seconds."""
         located = self._locate(user_id)
         if located is None:
             return []
         index, tz_name = located
-        spans = self._timelines.routing(index, tz_name, to_epoch(start), _ceil_epoch(end))
-        return [RoutingSpan(from_epoch(s), from_epoch(e), status) for s, e, status in spans]
+        fields = self._presence_fields
+        return [
+            (
+                a.start,
+                a.end,
+                a.category,
+                ACTIVITY_CODE_IDS[a.category],
+                None if a.secondary_presence is None else fields[a.secondary_presence][1],
+            )
+            for a in self._timelines.activities(index, tz_name, start, end)
+        ]
+
+    def presence_epochs(self, user_id: str, start: int, end: int) -> list[PresenceTuple]:
+        """``presence`` over [start, end) in epoch seconds."""
+        located = self._locate(user_id)
+        if located is None:
+            return []
+        index, tz_name = located
+        fields = self._presence_fields
+        return [(s, e, *fields[name]) for s, e, name in self._timelines.presence(index, tz_name, start, end)]
+
+    def routing_epochs(self, user_id: str, start: int, end: int) -> list[gen.Span]:
+        """``routing`` over [start, end) in epoch seconds."""
+        located = self._locate(user_id)
+        if located is None:
+            return []
+        index, tz_name = located
+        return self._timelines.routing(index, tz_name, start, end)
 
     # --- internals ---------------------------------------------------------------------------------
     @property
     def timelines(self) -> AgentTimelines:
         """The lazy generator (exposed for tests and benchmarks: cache statistics)."""
         return self._timelines
-
-    def _presence_span(self, span: gen.Span) -> PresenceSpan:
-        definition = self._presence_by_name[span[2]]
-        return PresenceSpan(
-            from_epoch(span[0]), from_epoch(span[1]), definition.analytics_system_presence, definition.id
-        )
 
     def _agent_id(self, index: int) -> str:
         head = hashlib.blake2b(f"{self.config.seed}|agent|{index}".encode(), digest_size=12).digest()
@@ -305,13 +336,16 @@ class SandboxOrg:
         raise AssertionError("agent index out of range")
 
     def _locate(self, user_id: str) -> tuple[int, str] | None:
+        """(agent index, time zone) of a user id. Remembered for ids in their canonical spelling (at most
+        one per agent), because a page locates every user twice and parsing plus verifying an id costs
+        a hash."""
+        located = self._located.get(user_id)
+        if located is not None:
+            return located
         index = self._agent_index(user_id)
         if index is None:
             return None
-        return index, self.management_units[self._mu_index_of(index)].time_zone
-
-
-def _ceil_epoch(moment: datetime) -> int:
-    """End bounds round up, so a fractional end still includes its last partial second."""
-    seconds = to_epoch(moment)
-    return seconds + 1 if moment.timestamp() > seconds else seconds
+        located = index, self.management_units[self._mu_index_of(index)].time_zone
+        if user_id == self._agent_id(index):
+            self._located[user_id] = located
+        return located

@@ -1,7 +1,11 @@
 """Assemble an agent's schedule and timelines over any UTC window from lazily generated days.
 
-Days are generated on demand through a bounded LRU cache, so memory depends on the cache size and
-on how many agents a query touches, never on the size of the org.
+Days are generated on demand through a bounded LRU cache sized by the org's agents. A user-details
+job reads its (UTC day, user) documents day-major -- every user of day 1, then every user of day 2 --
+and each document reads three local days of its agent (the day before, for night shifts) plus the
+neighbouring log-ins: an agent's days are reused by its next document only if the cache holds ~5 days
+for every agent of the job (measured), ~10 while two such jobs are paged at once. A smaller cache
+evicts each day before its reuse and generates every day three to four times over.
 
 OFFLINE representation: presence is contiguous from ``history_start`` on; the time between two
 logged-in blocks is an explicit OFFLINE span. To keep every span a pure function of the data (and
@@ -20,13 +24,19 @@ from wfm_pipeline.sandbox.generator import P_OFFLINE, ActivityRecord, AgentDay, 
 from wfm_pipeline.sandbox.localdays import local_date, local_midnight
 
 OFFLINE_EPOCH_SECONDS = 28 * 86400
-DEFAULT_DAY_CACHE_SIZE = 2048
+DAYS_CACHED_PER_AGENT = 10  # ~3.3 kB per agent-day: 165 MB for 5,000 agents
+MIN_DAY_CACHE_SIZE = 2048
+
+
+def day_cache_size_for(agents: int) -> int:
+    """The default day-cache size of an org of ``agents``: enough for day-major reads of all of them."""
+    return max(MIN_DAY_CACHE_SIZE, DAYS_CACHED_PER_AGENT * agents)
 
 
 class AgentTimelines:
     """Schedules and actual timelines of all agents of an org, generated per (agent, local day)."""
 
-    def __init__(self, seed: int, history_start: int, cache_size: int = DEFAULT_DAY_CACHE_SIZE) -> None:
+    def __init__(self, seed: int, history_start: int, cache_size: int) -> None:
         self.seed = seed
         self.history_start = history_start
 
@@ -64,8 +74,7 @@ class AgentTimelines:
         return [
             span
             for block in self.blocks(agent_index, tz_name, start, end)
-            for span in block.routing
-            if span[1] > start and span[0] < end
+            for span in block.routing(start, end)
         ]
 
     def presence(self, agent_index: int, tz_name: str, start: int, end: int) -> list[Span]:

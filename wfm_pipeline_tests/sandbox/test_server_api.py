@@ -957,6 +957,9 @@ class BrokenOrg:
     def presence(self, *args: Any) -> Any:
         raise RuntimeError("simulated bug in the org model")
 
+    def presence_epochs(self, *args: Any) -> Any:  # what result pages read
+        raise RuntimeError("simulated bug in the org model")
+
 
 def test_a_bug_becomes_a_500_error_body_and_the_server_keeps_serving(
     caplog: pytest.LogCaptureFixture,
