@@ -25,6 +25,17 @@ BENCHMARKS = [
 ]
 
 
+# Everything below this line in BENCHMARKS.md is written by hand (what the numbers mean, targets and gaps)
+# and kept when the numbers above it are measured again.
+NOTES_MARKER = "<!-- hand-written notes below: kept by make bench -->"
+
+
+def _notes(path: Path) -> list[str]:
+    text = path.read_text() if path.exists() else ""
+    _, marker, notes = text.partition(NOTES_MARKER)
+    return ["", NOTES_MARKER, notes.strip("\n")] if marker else []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -51,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         sections.append(f"\n_took {elapsed:.0f} s_")
         print(sections[-2] if result.returncode == 0 else result.stderr[-3000:], flush=True)
-    args.output.write_text("\n".join(sections) + "\n")
+    args.output.write_text("\n".join([*sections, *_notes(args.output)]) + "\n")
     print(f"written to {args.output}")
     return 1 if failed else 0
 
