@@ -1,18 +1,22 @@
 """Data-quality evaluations of the clean tables: pure functions returning plain ``Evaluation``s (no Dagster).
 
-The table steps evaluate them on the rows they just wrote, INSIDE the write transaction (read back through
-the same DuckDB connection, ``evaluate_adherence`` / ``evaluate_user_details``), so a failed blocking check
-rolls the slice back. ``wfm_pipeline.defs.checks`` names them as Dagster asset checks.
+The table steps evaluate them on the rows they just wrote, INSIDE the write transaction (SQL through the
+same DuckDB connection, ``evaluate_adherence`` / ``evaluate_user_details``), so a failed blocking check
+rolls the slice back. No evaluation reads a whole slice into memory: each is an aggregate in SQL, and the
+comparison with the aggregates API reads only the sampled agents' rows. ``wfm_pipeline.defs.checks``
+names them as Dagster asset checks.
 
-Raw-side numbers come from a second route to the raw files, computed by the loaders before the write:
+Raw-side numbers come from a second route to the raw files, computed by the loaders:
 ``count_day_metrics`` / ``count_exceptions`` count in plain Python over the parsed adherence documents;
 ``raw_segment_sources`` reads the user-details pages with DuckDB's JSON reader and timestamp casts (another
-parser of the same bytes) and applies the segment rules of ``transforms.segments`` to them -- one
-implementation of each rule, so the count checks our parsing and loading, not a copy of the rules.
+parser of the same bytes, staged in a scratch database that spills to disk) and applies the segment rules
+of ``transforms.segments`` to them one bucket of users at a time -- one implementation of each rule, so the
+count checks our parsing and loading, not a copy of the rules.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -50,7 +54,9 @@ class AdherenceCheckInputs:
     units: tuple[ManagementUnitInfo, ...]  # the organization snapshot of the slice's last day
     days: tuple[date, ...]
     raw_day_metrics: int  # dayMetrics records of the raw files on the loaded days (plain-Python recount)
-    raw_exceptions: int  # exceptionInfo records starting on the loaded days
+    # exceptionInfo records starting on the loaded days, less the continuations of exceptions cut at a
+    # window boundary that the loader joined to the piece before (``transforms.stitch``)
+    raw_exceptions: int
 
 
 @dataclass(frozen=True)
@@ -73,30 +79,62 @@ class UserDetailsCheckInputs:
     aggregates: tuple[AggregatesSample, ...]
 
 
-# --- table-side evaluations ------------------------------------------------------------------------
+# --- table-side evaluations: SQL over the slice just written, never the whole slice in memory ---------
 def _number(value: object) -> float | None:
-    """A numeric column's min/max (polars types them as any Python literal); None for an empty column."""
+    """A numeric column's min/max; None for an empty column."""
     return float(value) if isinstance(value, int | float) else None
 
 
-def values_in_range(frame: pl.DataFrame, column: str, low: float, high: float) -> Evaluation:
-    values = frame[column].drop_nulls()
-    bad = values.filter((values < low) | (values > high))
+def _column(spec: warehouse.TableSpec, column: str) -> str:
+    if column not in spec.columns:  # column names reach the SQL text: only the table's own are accepted
+        raise ValueError(f"{spec.qualified_name} has no column {column!r}")
+    return column
+
+
+def _slice(connection: duckdb.DuckDBPyConnection, spec: warehouse.TableSpec, first: date, last: date) -> str:
+    return f"{spec.sql_name(connection)} WHERE {warehouse.slice_condition(first, last)}"
+
+
+def _one_row(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    row = connection.execute(sql).fetchone()
+    if row is None:  # an aggregate without GROUP BY always returns one row
+        raise RuntimeError(f"no row from {sql}")
+    return tuple(row)
+
+
+def values_in_range(
+    connection: duckdb.DuckDBPyConnection,
+    spec: warehouse.TableSpec,
+    column: str,
+    low: float,
+    high: float,
+    first: date,
+    last: date,
+) -> Evaluation:
+    name = _column(spec, column)
+    rows, bad, smallest, largest = _one_row(
+        connection,
+        f"SELECT count(*), count(*) FILTER (WHERE {name} < {float(low)} OR {name} > {float(high)}), "
+        f"min({name}), max({name}) FROM {_slice(connection, spec, first, last)}",
+    )
     return Evaluation(
-        bad.is_empty(),
-        {
-            "rows": frame.height,
-            "out_of_range": bad.len(),
-            "min": _number(values.min()),
-            "max": _number(values.max()),
-        },
+        bad == 0, {"rows": rows, "out_of_range": bad, "min": _number(smallest), "max": _number(largest)}
     )
 
 
 def units_present(
-    frame: pl.DataFrame, units: Sequence[ManagementUnitInfo], days: Sequence[date]
+    connection: duckdb.DuckDBPyConnection,
+    spec: warehouse.TableSpec,
+    units: Sequence[ManagementUnitInfo],
+    days: Sequence[date],
+    first: date,
+    last: date,
 ) -> Evaluation:
-    seen = set(frame.select("management_unit_id", "local_date").unique().iter_rows())
+    seen = set(
+        connection.execute(
+            f"SELECT DISTINCT management_unit_id, local_date FROM {_slice(connection, spec, first, last)}"
+        ).fetchall()
+    )
     missing = [
         f"{unit.id}@{day.isoformat()}"
         for unit in units
@@ -143,63 +181,74 @@ def counts_equal(table_rows: int, raw_records: int) -> Evaluation:
     return Evaluation(table_rows == raw_records, {"table_rows": table_rows, "raw_records": raw_records})
 
 
-def no_overlaps(segment_rows: pl.DataFrame) -> Evaluation:
-    ordered = segment_rows.sort("user_id", "start_time", "end_time")
-    overlapping = ordered.filter(pl.col("end_time").shift(1).over("user_id") > pl.col("start_time"))
-    return Evaluation(
-        overlapping.is_empty(), {"segments": segment_rows.height, "overlaps": overlapping.height}
+def no_overlaps(
+    connection: duckdb.DuckDBPyConnection, spec: warehouse.TableSpec, first: date, last: date
+) -> Evaluation:
+    """No segment of an agent starts before the one before it (by start, then end) has ended."""
+    segments_count, overlapping = _one_row(
+        connection,
+        f"""
+        SELECT count(*), count(*) FILTER (WHERE previous_end > start_time) FROM (
+            SELECT start_time,
+                   lag(end_time) OVER (PARTITION BY user_id ORDER BY start_time, end_time) AS previous_end
+            FROM {_slice(connection, spec, first, last)})
+        """,
     )
+    return Evaluation(overlapping == 0, {"segments": segments_count, "overlaps": overlapping})
 
 
-def day_totals_within_day_length(segment_rows: pl.DataFrame, days: pl.DataFrame) -> Evaluation:
-    totals = (
-        segment_rows.group_by("user_id", "management_unit_id", "local_date")
-        .agg(pl.col("duration_seconds").sum().alias("seconds"))
-        .join(days, on=["management_unit_id", "local_date"], how="left")
-        .with_columns(((pl.col("day_end") - pl.col("day_start")).dt.total_seconds()).alias("day_seconds"))
-    )
-    too_long = totals.filter(
-        pl.col("day_seconds").is_null() | (pl.col("seconds") > pl.col("day_seconds") + 1e-6)
-    )
+def day_totals_within_day_length(
+    connection: duckdb.DuckDBPyConnection,
+    spec: warehouse.TableSpec,
+    days: pl.DataFrame,
+    first: date,
+    last: date,
+) -> Evaluation:
+    """Per agent and local day, the segments' seconds fit in the day (``days``: ``day_frame`` rows); a day
+    that is not one of ``days`` is too long by definition."""
+    with warehouse.registered(connection, "_wfm_days", days):
+        agent_days, too_long, max_seconds = _one_row(
+            connection,
+            f"""
+            WITH totals AS (
+                SELECT management_unit_id, local_date, sum(duration_seconds) AS seconds
+                FROM {_slice(connection, spec, first, last)}
+                GROUP BY user_id, management_unit_id, local_date)
+            SELECT count(*),
+                   count(*) FILTER (WHERE d.day_start IS NULL
+                                    OR t.seconds > epoch(d.day_end) - epoch(d.day_start) + 1e-6),
+                   max(t.seconds)
+            FROM totals t LEFT JOIN _wfm_days d USING (management_unit_id, local_date)
+            """,
+        )
     return Evaluation(
-        too_long.is_empty(),
-        {
-            "agent_days": totals.height,
-            "too_long": too_long.height,
-            "max_seconds": _number(totals["seconds"].max()),
-        },
+        too_long == 0,
+        {"agent_days": agent_days, "too_long": too_long, "max_seconds": _number(max_seconds)},
     )
 
 
 # --- raw-side counts -------------------------------------------------------------------------------
-def _count_in_days(
-    document: Mapping[str, Any],
-    units: Mapping[str, ManagementUnitInfo],
-    days: set[date],
-    list_field: str,
-    offset_field: str,
-) -> int:
-    """Entries of ``userResults[].<list_field>`` whose offset falls on one of ``days`` (unit local time)."""
+def _count_by_day(
+    document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], list_field: str, offset_field: str
+) -> Counter[date]:
+    """Entries of ``userResults[].<list_field>`` per local day (unit local time) their offset falls on."""
     zone = ZoneInfo(units[document["managementUnitId"]].time_zone)
     start = parse_utc(document["startDate"])
-    count = 0
+    counts: Counter[date] = Counter()
     for user in document["userResults"]:
         for entry in user.get(list_field) or []:
-            local = (start + timedelta(seconds=entry[offset_field])).astimezone(zone).date()
-            count += local in days
-    return count
+            counts[(start + timedelta(seconds=entry[offset_field])).astimezone(zone).date()] += 1
+    return counts
 
 
-def count_day_metrics(
-    document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], days: set[date]
-) -> int:
-    return _count_in_days(document, units, days, "dayMetrics", "dayStartOffsetSeconds")
+def count_day_metrics(document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo]) -> Counter[date]:
+    return _count_by_day(document, units, "dayMetrics", "dayStartOffsetSeconds")
 
 
-def count_exceptions(
-    document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], days: set[date]
-) -> int:
-    return _count_in_days(document, units, days, "exceptionInfo", "startOffsetSeconds")
+def count_exceptions(document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo]) -> Counter[date]:
+    """``exceptionInfo`` records per local day they start on, as Genesys served them (an exception that a
+    window boundary cut is two records: the loader subtracts the continuations it joins)."""
+    return _count_by_day(document, units, "exceptionInfo", "startOffsetSeconds")
 
 
 _RECORD_KINDS = (ROUTING_STATUS, PRIMARY_PRESENCE)
@@ -210,50 +259,73 @@ def _record_list_type(kind: StatusRecordKind) -> str:
     return f'STRUCT("startTime" VARCHAR, "endTime" VARCHAR, {statuses})[]'
 
 
-def _unnested_records(connection: duckdb.DuckDBPyConnection, kind: StatusRecordKind) -> pl.DataFrame:
-    statuses = ", ".join(f'r."{name}" AS {column}' for name, column in kind.status_fields.items())
-    relation = connection.sql(
-        f"""
-        WITH records AS (SELECT d.userId AS user_id, unnest(d."{kind.list_field}") AS r FROM details)
-        SELECT user_id, CAST(r.startTime AS TIMESTAMPTZ) AS start_time,
-               CAST(r.endTime AS TIMESTAMPTZ) AS end_time, {statuses}
-        FROM records
-        """
-    )
-    return pl.DataFrame(relation).cast(kind.record_schema)
+def _raw_table(kind: StatusRecordKind) -> str:
+    return f"raw_{kind.list_field}"
 
 
-def _records_read_by_duckdb(paths: Sequence[Path]) -> dict[StatusRecordKind, pl.DataFrame]:
+def _stage_records_read_by_duckdb(connection: duckdb.DuckDBPyConnection, paths: Sequence[Path]) -> int:
     """The status records of the pages at ``paths``, parsed by DuckDB (its JSON reader, its timestamp cast)
-    into the frames ``status_records_from_json`` returns for them; each file is read once."""
+    into one scratch table per record kind (``_raw_table``, the columns of ``kind.record_schema``); each
+    file is read once, one file at a time (one ``read_json`` of all pages needs memory for all of them).
+    Returns the records staged."""
     lists = ", ".join(f'"{kind.list_field}" {_record_list_type(kind)}' for kind in _RECORD_KINDS)
     page_type = f'STRUCT("userId" VARCHAR, {lists})[]'
-    # A private in-memory database: nothing touches the warehouse, and no extension is fetched.
-    with duckdb.connect(config=dict(warehouse.CONNECTION_DEFAULTS)) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
+    for kind in _RECORD_KINDS:
+        statuses = ", ".join(f"{column} VARCHAR" for column in kind.columns)
         connection.execute(
-            "CREATE TEMP TABLE details AS SELECT unnest(userDetails) AS d "
-            f"FROM read_json($paths, columns = {{'userDetails': '{page_type}'}}, format = 'auto')",
-            {"paths": [str(path) for path in paths]},
+            f"CREATE TABLE {_raw_table(kind)} "
+            f"(user_id VARCHAR, start_time TIMESTAMPTZ, end_time TIMESTAMPTZ, {statuses})"
         )
-        return {kind: _unnested_records(connection, kind) for kind in _RECORD_KINDS}
+    for path in paths:
+        connection.execute(
+            "CREATE TABLE details AS SELECT unnest(userDetails) AS d "
+            f"FROM read_json($path, columns = {{'userDetails': '{page_type}'}}, format = 'auto')",
+            {"path": str(path)},
+        )
+        for kind in _RECORD_KINDS:
+            statuses = ", ".join(f'r."{name}"' for name in kind.status_fields)
+            connection.execute(
+                f"""
+                INSERT INTO {_raw_table(kind)}
+                WITH records AS (SELECT d.userId AS user_id, unnest(d."{kind.list_field}") AS r FROM details)
+                SELECT user_id, CAST(r.startTime AS TIMESTAMPTZ), CAST(r.endTime AS TIMESTAMPTZ), {statuses}
+                FROM records
+                """
+            )
+        connection.execute("DROP TABLE details")
+    return sum(
+        int(_one_row(connection, f"SELECT count(*) FROM {_raw_table(kind)}")[0]) for kind in _RECORD_KINDS
+    )
 
 
 def raw_segment_sources(
-    paths: Sequence[Path], membership: pl.DataFrame, days: pl.DataFrame, open_until: datetime | None
+    paths: Sequence[Path],
+    membership: pl.DataFrame,
+    days: pl.DataFrame,
+    open_until: datetime | None,
+    scratch: warehouse.Scratch,
 ) -> dict[StatusRecordKind, int]:
     """Per record kind, the raw records its segment table should show for ``days``: the segment rules
     (``segments``) applied to the records DuckDB reads from ``paths``, counted once per (user, start,
     status) like the table's ``status_start_time``. A record our parser drops, duplicates or mis-times
-    changes one side only."""
+    changes one side only. Bounded: DuckDB stages the records in a ``scratch`` database and the rules run
+    on one bucket of users at a time (a user's records all fall in one bucket, so the counts add up)."""
+    counts = dict.fromkeys(_RECORD_KINDS, 0)
     if not paths:
-        return dict.fromkeys(_RECORD_KINDS, 0)
-    return {
-        kind: segments(records, membership, days, kind.columns, open_until)
-        .select("user_id", "status_start_time", *kind.columns)
-        .n_unique()
-        for kind, records in _records_read_by_duckdb(paths).items()
-    }
+        return counts
+    with scratch.database() as connection:
+        buckets = scratch.buckets(_stage_records_read_by_duckdb(connection, paths))
+        for kind in _RECORD_KINDS:
+            warehouse.bucket_by_user(connection, _raw_table(kind), buckets)
+        for bucket in range(buckets):
+            for kind in _RECORD_KINDS:
+                records = warehouse.user_bucket(connection, _raw_table(kind), kind.record_schema, bucket)
+                counts[kind] += (
+                    segments(records, membership, days, kind.columns, open_until)
+                    .select("user_id", "status_start_time", *kind.columns)
+                    .n_unique()
+                )
+    return counts
 
 
 # --- occupancy vs aggregates API -------------------------------------------------------------------
@@ -340,13 +412,18 @@ class AdherenceEvaluations:
 def evaluate_adherence(
     connection: duckdb.DuckDBPyConnection, inputs: AdherenceCheckInputs, first: date, last: date
 ) -> AdherenceEvaluations:
-    stored = warehouse.read_slice(connection, warehouse.ADHERENCE_DAILY, first, last)
-    stored_exceptions = warehouse.count_slice(connection, warehouse.ADHERENCE_EXCEPTIONS, first, last)
+    daily, exceptions = warehouse.ADHERENCE_DAILY, warehouse.ADHERENCE_EXCEPTIONS
     return AdherenceEvaluations(
-        adherence_in_range=values_in_range(stored, "adherence_percentage", 0.0, 100.0),
-        units_present=units_present(stored, inputs.units, inputs.days),
-        daily_row_count=counts_equal(stored.height, inputs.raw_day_metrics),
-        exceptions_row_count=counts_equal(stored_exceptions, inputs.raw_exceptions),
+        adherence_in_range=values_in_range(
+            connection, daily, "adherence_percentage", 0.0, 100.0, first, last
+        ),
+        units_present=units_present(connection, daily, inputs.units, inputs.days, first, last),
+        daily_row_count=counts_equal(
+            warehouse.count_slice(connection, daily, first, last), inputs.raw_day_metrics
+        ),
+        exceptions_row_count=counts_equal(
+            warehouse.count_slice(connection, exceptions, first, last), inputs.raw_exceptions
+        ),
     )
 
 
@@ -377,25 +454,28 @@ def _distinct_sources(
 def evaluate_user_details(
     connection: duckdb.DuckDBPyConnection, inputs: UserDetailsCheckInputs, first: date, last: date
 ) -> UserDetailsEvaluations:
-    routing = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, first, last)
-    presence = warehouse.read_slice(connection, warehouse.PRESENCE_SEGMENTS, first, last)
-    occupancy = warehouse.read_slice(connection, warehouse.AGENT_OCCUPANCY, first, last)
-    routing_sources = _distinct_sources(
-        connection, warehouse.ROUTING_STATUS_SEGMENTS, ROUTING_STATUS, first, last
-    )
-    presence_sources = _distinct_sources(
-        connection, warehouse.PRESENCE_SEGMENTS, PRIMARY_PRESENCE, first, last
-    )
+    routing, presence = warehouse.ROUTING_STATUS_SEGMENTS, warehouse.PRESENCE_SEGMENTS
+    sampled = sorted({user for sample in inputs.aggregates for user in sample.user_ids})
     return UserDetailsEvaluations(
         days_covered=days_covered(inputs.windows, inputs.days, inputs.units, inputs.available_until),
-        routing_no_overlap=no_overlaps(routing),
-        routing_day_total=day_totals_within_day_length(routing, inputs.days),
-        routing_row_count=counts_equal(routing_sources, inputs.raw_routing_sources),
-        presence_no_overlap=no_overlaps(presence),
-        presence_day_total=day_totals_within_day_length(presence, inputs.days),
-        presence_row_count=counts_equal(presence_sources, inputs.raw_presence_sources),
-        occupancy_in_range=values_in_range(occupancy, "occupancy", 0.0, 1.0),
-        occupancy_matches_aggregates=occupancy_matches_aggregates(
-            occupancy, inputs.aggregates, inputs.days, inputs.available_until
+        routing_no_overlap=no_overlaps(connection, routing, first, last),
+        routing_day_total=day_totals_within_day_length(connection, routing, inputs.days, first, last),
+        routing_row_count=counts_equal(
+            _distinct_sources(connection, routing, ROUTING_STATUS, first, last), inputs.raw_routing_sources
+        ),
+        presence_no_overlap=no_overlaps(connection, presence, first, last),
+        presence_day_total=day_totals_within_day_length(connection, presence, inputs.days, first, last),
+        presence_row_count=counts_equal(
+            _distinct_sources(connection, presence, PRIMARY_PRESENCE, first, last),
+            inputs.raw_presence_sources,
+        ),
+        occupancy_in_range=values_in_range(
+            connection, warehouse.AGENT_OCCUPANCY, "occupancy", 0.0, 1.0, first, last
+        ),
+        occupancy_matches_aggregates=occupancy_matches_aggregates(  # the sampled agents' rows only
+            warehouse.read_slice(connection, warehouse.AGENT_OCCUPANCY, first, last, user_ids=sampled),
+            inputs.aggregates,
+            inputs.days,
+            inputs.available_until,
         ),
     )

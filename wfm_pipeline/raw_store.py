@@ -115,9 +115,13 @@ class AggregatesEntry:
 class DayManifest:
     kind: str
     day: date
-    files: tuple[RawFileEntry, ...]
+    files: tuple[RawFileEntry, ...]  # the files the day is loaded from
     management_units: tuple[ManagementUnitInfo, ...]
     data_availability_date: str | None = None
+    # Adherence: the files of the same-zone grid windows next to this day's window on each side where the
+    # day is its window's first or last day (to stitch exceptions Genesys cut at the window's bounds);
+    # empty for the other days and for user details. Manifests written before it existed read as empty.
+    adjacent_files: tuple[RawFileEntry, ...] = ()
     aggregates: tuple[AggregatesEntry, ...] = ()
     # Where the files came from: "sandbox" or the org's API host (GenesysClient settings' ``source``).
     source: str = ""
@@ -135,6 +139,7 @@ class DayManifest:
             kind=payload["kind"],
             day=date.fromisoformat(payload["day"]),
             files=tuple(RawFileEntry(**entry) for entry in payload["files"]),
+            adjacent_files=tuple(RawFileEntry(**entry) for entry in payload.get("adjacent_files", [])),
             management_units=tuple(
                 ManagementUnitInfo(**{**unit, "user_ids": tuple(unit["user_ids"])})
                 for unit in payload["management_units"]
@@ -285,10 +290,13 @@ def source_of(manifests: Mapping[date, DayManifest], kind: str) -> str:
 
 
 def group_days_by_files(manifests: Mapping[date, DayManifest]) -> list[tuple[list[date], DayManifest]]:
-    """Days that list the same set of files are loaded together; returns (days, a manifest of them)."""
-    groups: dict[tuple[str, ...], list[date]] = {}
+    """Days that list the same set of files and the same set of adjacent files are loaded together;
+    returns (days, a manifest of them)."""
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[date]] = {}
     for day, manifest in sorted(manifests.items()):
-        groups.setdefault(tuple(sorted(entry.path for entry in manifest.files)), []).append(day)
+        files = tuple(sorted(entry.path for entry in manifest.files))
+        adjacent = tuple(sorted(entry.path for entry in manifest.adjacent_files))
+        groups.setdefault((files, adjacent), []).append(day)
     return [(days, manifests[days[-1]]) for days in groups.values()]
 
 

@@ -1,10 +1,11 @@
 """Daily partitions (a key is each management unit's LOCAL day) and the backfill policy.
 
 The backfill policy groups up to ``WFM_BACKFILL_MAX_PARTITIONS_PER_RUN`` (default 35) days per run: the
-adherence API allows 7-day windows with exceptions and every request carries one context day on each side
-(see ``genesys.AdherenceExportRequest.context_days``), so a 35-day run submits seven bulk jobs per time zone
-and two user-details jobs instead of 35 of each. Few, large runs also spare Dagster's per-run and per-step
-process start-up; the price is a longer retry when a run fails.
+client fetches adherence in weekly grid windows per time zone and user details in 7-day UTC cells (see
+``wfm_pipeline/genesys/README.md``), so a 35-day run submits five or six bulk jobs per time zone and five or
+six user-details jobs instead of 35 of each, and jobs shared with a neighbouring run are found in the
+registry. Few, large runs also spare Dagster's per-run and per-step process start-up; the price is a longer
+retry when a run fails.
 """
 
 from __future__ import annotations

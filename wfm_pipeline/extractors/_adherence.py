@@ -1,4 +1,4 @@
-"""Bulk historical adherence: one request for the run's days, with one context day on each side."""
+"""Bulk historical adherence: the grid windows of the run's days, and their neighbours at the run's edges."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from wfm_pipeline.extractors._common import Extraction, ManifestContext, Organiz
 from wfm_pipeline.genesys import AdherenceExportRequest, GenesysClient
 from wfm_pipeline.raw_store import ADHERENCE, RawStore
 
-# Genesys reports an adherence exception relative to the query window: one crossing the window start is
-# counted again on the first day, and one crossing the window end is cut. Every adherence window therefore
-# carries one context day on each side of its core days, and only core days are loaded from it, so a day's
-# numbers do not depend on how days were grouped into runs (range run == single-day runs). The client plans
-# the windows and says which core days each job is for (``JobResult.core_days``).
+# The client fetches adherence in fixed grid windows per time zone (7 local days from a Monday, split where
+# a 25-hour day would exceed 7 x 24 h), so a day is always fetched in the same window whatever the run
+# grouping, and a regrouped relaunch reuses the jobs already submitted. Genesys reports an exception
+# relative to the query window (one crossing the window start is counted again on the first day, one
+# crossing the end is cut): the loader stitches exceptions cut at a window's bounds from the neighbour
+# window's files, which each window-edge day's manifest lists as ``adjacent_files``. One context day makes
+# the client also fetch the window before (after) the run when its first (last) day is a window edge.
 ADHERENCE_CONTEXT_DAYS = 1
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from wfm_pipeline.errors import PipelineError
-from wfm_pipeline.genesys import ExportResult, GenesysClient, LeftOut, ManagementUnit, RequestMetrics
+from wfm_pipeline.genesys import (
+    ExportResult,
+    GenesysClient,
+    JobResult,
+    LeftOut,
+    ManagementUnit,
+    RequestMetrics,
+)
 from wfm_pipeline.raw_store import AggregatesEntry, DayManifest, RawFileEntry, RawStore, entries_for
 from wfm_pipeline.timestamps import days_between
 from wfm_pipeline.transforms import ManagementUnitInfo
@@ -44,10 +51,12 @@ class Organization:
 
 @dataclass(frozen=True)
 class DayFiles:
-    """The manifest entries of one job and the days they are loaded for."""
+    """The manifest entries of one job, the days they are loaded for, and the days they are adjacent
+    files of (the edge days of the same-zone windows next to this job's window)."""
 
     days: frozenset[date]
     entries: tuple[RawFileEntry, ...]
+    adjacent_to: frozenset[date] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,34 @@ class Extraction:
         return self.result.left_out
 
 
+def _adjacent_days(job: JobResult, jobs: Sequence[JobResult]) -> frozenset[date]:
+    """The days of the run whose window is next to ``job``'s (same zone) on the side where the day is its
+    window's first or last day: the last day of the window just before ``job``'s, the first of the one
+    just after. User-details jobs (no window days) are adjacent to no day."""
+    if not job.window_days:
+        return frozenset()
+    before, after = job.window_days[0] - timedelta(days=1), job.window_days[-1] + timedelta(days=1)
+    adjacent: set[date] = set()
+    for other in jobs:
+        if other.time_zone != job.time_zone or not other.window_days:
+            continue
+        if other.window_days[-1] == before and before in other.core_days:
+            adjacent.add(before)
+        if other.window_days[0] == after and after in other.core_days:
+            adjacent.add(after)
+    return frozenset(adjacent)
+
+
 def _day_files(store: RawStore, result: ExportResult, first: date, last: date) -> tuple[DayFiles, ...]:
-    """Per job: its entries, for its core days (adherence) or for every day of the run (user details)."""
+    """Per job: its entries, for its core days (adherence) or for every day of the run (user details),
+    and the days whose manifests list them as adjacent files."""
     run_days = frozenset(days_between(first, last))
     return tuple(
-        DayFiles(frozenset(job.core_days) or run_days, tuple(entries_for(job.files, store, job.job)))
+        DayFiles(
+            frozenset(job.core_days) or (frozenset() if job.window_days else run_days),
+            tuple(entries_for(job.files, store, job.job)),
+            _adjacent_days(job, result.jobs),
+        )
         for job in result.jobs
     )
 
@@ -92,13 +124,17 @@ class ManifestContext:
 def _write_manifests(
     store: RawStore, context: ManifestContext, parts: Sequence[DayFiles], first: date, last: date
 ) -> tuple[str, ...]:
-    """One manifest per day listing the files that serve it (replacing the day's previous manifest)."""
+    """One manifest per day listing the files that serve it and the adjacent files (replacing the day's
+    previous manifest)."""
     written = []
     for day in days_between(first, last):
         manifest = DayManifest(
             kind=context.kind,
             day=day,
             files=tuple(entry for part in parts if day in part.days for entry in part.entries),
+            adjacent_files=tuple(
+                entry for part in parts if day in part.adjacent_to for entry in part.entries
+            ),
             management_units=context.organization.snapshot,
             data_availability_date=(
                 context.data_availability_date.isoformat() if context.data_availability_date else None

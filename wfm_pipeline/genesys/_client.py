@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -59,9 +60,12 @@ class GenesysClient:
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
         event_hooks: dict[str, list[Callable[..., Any]]] | None = None,
     ) -> None:
-        """``transport``/``sleep`` are for tests; ``event_hooks`` are httpx's (request/response observers)."""
+        """``transport``/``sleep``/``wall_clock`` (epoch seconds: submission instants, resume ages, which
+        adherence windows have begun) are for tests; ``event_hooks`` are httpx's (request/response
+        observers)."""
         self.settings = settings or ClientSettings.from_env()
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +108,7 @@ class GenesysClient:
             limits=self._limits_discovery,
             **extra,
         )
-        self._registry = JobRegistry(self.state_dir)
+        self._registry = JobRegistry(self.state_dir, clock=wall_clock)
         self._jobs = ExportJobs(self._transport, self._registry, self.state_dir, **extra)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -190,9 +194,9 @@ class GenesysClient:
         self, request: AdherenceExportRequest | UserDetailsExportRequest
     ) -> tuple[Sequence[PlannedJob], tuple[LeftOut, ...]]:
         if isinstance(request, AdherenceExportRequest):
-            return plan_adherence_jobs(request), ()
+            return plan_adherence_jobs(request, datetime.fromtimestamp(self._registry.clock(), UTC))
         available_until = self.data_availability_date()
-        return plan_user_details_jobs(request, available_until, self.settings.user_details_max_window)
+        return plan_user_details_jobs(request, available_until, self.settings.user_details_cell)
 
     # --- aggregates ---
     def user_aggregates(

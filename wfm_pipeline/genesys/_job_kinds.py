@@ -194,7 +194,10 @@ class AdherenceJobKind:
         for index, url in enumerate(job.download_urls):
             path = dest_dir / self.file_name(job, index)
             done = complete_file(path)
-            if done is not None:
+            meta = read_sidecar(path) if done is not None else None
+            if done is not None and meta is not None and meta.get("job_id") == job.job_id:
+                # Written by an earlier (killed) run of this same job. A file of an earlier job of the same
+                # body (a provisional window submitted again) may hold less data: it is fetched again.
                 files.append(done)
                 continue
             try:

@@ -102,11 +102,17 @@ class ExportJobs:
     ) -> JobResult:
         plan, job = started.popleft()
         try:
-            job, files = self._complete(job, dest_dir)
+            job, files = self._complete(job, plan.complete_until, dest_dir)
         finally:
             held.discard(job.key)
             self.budget.release_job_slot(job.key)
-        return JobResult(job=job, files=tuple(files), core_days=plan.core_days)
+        return JobResult(
+            job=job,
+            files=tuple(files),
+            core_days=plan.core_days,
+            window_days=plan.window_days,
+            time_zone=plan.time_zone,
+        )
 
     # --- submit or resume ---------------------------------------------------------------------------------
     def _lock(self, key: str) -> FileLock:
@@ -114,26 +120,40 @@ class ExportJobs:
         return FileLock(str(self._locks / f"{key}.lock"), timeout=self.settings.job_timeout_seconds)
 
     def _start(self, plan: PlannedJob, key: str) -> ExportJob:
-        """The registered job of this body if recent and unfinished (or downloaded), else a new one."""
+        """The registered job of this body if it can serve the plan (``_resumable``), else a new one."""
         pending = ExportJob(plan.kind, "", plan.window_start, plan.window_end, plan.body, key=key)
         with self._lock(key):
             known = self.registry.get(key)
-            if known is None or not self._resumable(known):
-                return self._submit(pending)
+            if known is None or not self._resumable(known, plan):
+                return self._submit(pending, plan.complete_until)
             self.metrics.jobs_resumed += 1
             logger.info("resuming %s job %s (%s)", plan.kind, known.job_id, known.status)
             submitted_at = datetime.fromtimestamp(known.submitted_at, UTC)
             return replace(pending, job_id=known.job_id, submitted_at=submitted_at, status=known.status)
 
-    def _resumable(self, known: RegisteredJob) -> bool:
-        recent = time.time() - known.submitted_at < self.settings.job_resume_max_age.total_seconds()
-        return recent and (known.status == DOWNLOADED or not known.finished)
+    def _resumable(self, known: RegisteredJob, plan: PlannedJob) -> bool:
+        """Recent, downloaded or still running, and not provisional for this plan: its data was complete
+        at submission up to the end of every day the plan loads from it (else the same body is submitted
+        again, replacing the row)."""
+        age = self.registry.clock() - known.submitted_at
+        recent = age < self.settings.job_resume_max_age.total_seconds()
+        complete = known.complete_until >= plan.needed_until.timestamp()
+        if recent and not complete:
+            logger.info("%s job %s was submitted before its days were complete", plan.kind, known.job_id)
+        return recent and complete and (known.status == DOWNLOADED or not known.finished)
 
-    def _submit(self, job: ExportJob) -> ExportJob:
+    def _submit(self, job: ExportJob, complete_until: datetime | None) -> ExportJob:
         kind = self._kinds[job.kind]
         response = self.transport.request("POST", kind.submit_path, json=job.request, submission=True)
         job_id, status = kind.submitted(ResponseBody.of(response))
-        submitted = self.registry.record_submission(job.key, job.kind, job_id, job.request, status.status)
+        submitted = self.registry.record_submission(
+            job.key,
+            job.kind,
+            job_id,
+            job.request,
+            status.status,
+            complete_until.timestamp() if complete_until is not None else None,
+        )
         self.metrics.jobs_submitted += 1
         logger.info("submitted %s job %s", job.kind, job_id)
         return replace(
@@ -144,20 +164,23 @@ class ExportJobs:
             download_urls=status.download_urls,
         )
 
-    def _resubmit(self, job: ExportJob, reason: str) -> ExportJob:
+    def _resubmit(self, job: ExportJob, complete_until: datetime | None, reason: str) -> ExportJob:
         logger.warning("%s job %s %s; submitting it again", job.kind, job.job_id, reason)
         with self._lock(job.key):  # our slot for this key is still held (see run)
             known = self.registry.get(job.key)
             if known is not None and not known.finished and known.job_id != job.job_id:
                 # Another process already resubmitted it: follow that job.
                 return replace(job, job_id=known.job_id, status=known.status, download_urls=())
-            return self._submit(job)
+            return self._submit(job, complete_until)
 
     # --- one job to its files -----------------------------------------------------------------------------
-    def _complete(self, job: ExportJob, dest_dir: Path) -> tuple[ExportJob, list[ExportedFile]]:
+    def _complete(
+        self, job: ExportJob, complete_until: datetime | None, dest_dir: Path
+    ) -> tuple[ExportJob, list[ExportedFile]]:
         """Wait for ``job`` and download its files. A flat loop: whenever the job must run again (gone,
-        results expired, another request's results) it is resubmitted, at most ``max_resubmissions`` times
-        in all; expired download URLs are first refreshed once by polling."""
+        results expired, another request's results) it is resubmitted (registered with the plan's
+        ``complete_until``), at most ``max_resubmissions`` times in all; expired download URLs are first
+        refreshed once by polling."""
         kind = self._kinds[job.kind]
         resubmissions, refreshed = 0, False
         while True:
@@ -176,7 +199,7 @@ class ExportJobs:
                     self._finish(job, rerun.final_status)
                     raise rerun.give_up(job, resubmissions) from rerun
                 resubmissions += 1
-                job = self._resubmit(job, str(rerun))
+                job = self._resubmit(job, complete_until, str(rerun))
 
     def _wait(self, kind: JobKind, job: ExportJob) -> ExportJob:
         """Poll until the job is complete, backing off. A job already complete with all its download needs

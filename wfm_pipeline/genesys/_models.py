@@ -25,10 +25,12 @@ class ManagementUnit:
 class AdherenceExportRequest:
     """Historical adherence to load for the local days [start, end) of each management unit.
 
-    ``context_days``: each request window extends its core days by this many days on each side, and the
-    job's files are loaded only for its core days (``JobResult.core_days``). Genesys reports an exception
-    relative to the query window (one crossing the window start is counted again on the first day, one
-    crossing the end is cut), so with context days a day's numbers do not depend on how days were grouped.
+    Days are fetched in fixed grid windows per time zone (see ``genesys/_windows.py``), so a day's window
+    does not depend on how days were grouped into runs. ``context_days``: also fetch the grid windows that
+    hold a day within this many days before ``start`` or after ``end`` -- with 1, the window before (after)
+    the run when its first (last) day is a window edge. Genesys cuts an exception at the window's bounds,
+    so the loader needs the neighbour window to stitch one crossing an edge back together
+    (``JobResult.window_days``; the extractor lists those files as ``DayManifest.adjacent_files``).
     """
 
     management_units: tuple[ManagementUnit, ...] | list[ManagementUnit]
@@ -54,7 +56,8 @@ class UserDetailsExportRequest:
 
 @dataclass(frozen=True)
 class LeftOut:
-    """A part of the requested interval that was not exported (after dataAvailabilityDate)."""
+    """A part of the requested interval that was not exported (no data yet: after dataAvailabilityDate, or
+    an adherence window starting at or after the submission instant)."""
 
     start: datetime
     end: datetime
@@ -81,16 +84,22 @@ class JobResult:
 
     job: ExportJob
     files: tuple[ExportedFile, ...]  # downloaded (or reused) files of this job, in order
-    # Adherence: the local days this job's files are loaded for (its window minus the context days).
-    # User details: () -- its interval is not cut into days.
+    # Adherence: the local days of the request's [start, end) in this job's window, the days its files are
+    # loaded for (empty for a neighbour window fetched only for context). User details: ().
     core_days: tuple[date, ...] = ()
+    # Adherence: every local day of the job's grid window, in order (a neighbour window of a run's edge
+    # day is the same-zone window ending the day before or starting the day after). User details: ().
+    window_days: tuple[date, ...] = ()
+    time_zone: str = ""  # adherence: the IANA zone of the window's days; user details: ""
 
 
 @dataclass(frozen=True)
 class ExportResult:
     jobs: tuple[JobResult, ...]
     metrics: RequestMetrics
-    left_out: tuple[LeftOut, ...]  # user details: the part after dataAvailabilityDate
+    # User details: the part after dataAvailabilityDate. Adherence: the grid windows that start at or after
+    # the submission instant (no data yet), one per (window, zone).
+    left_out: tuple[LeftOut, ...]
 
     @property
     def files(self) -> tuple[ExportedFile, ...]:

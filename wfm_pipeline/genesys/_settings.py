@@ -106,8 +106,13 @@ class ClientSettings:
     poll_cap_seconds: float = 30.0
     job_timeout_seconds: float = 3600.0
     max_resubmissions: int = 2
-    # No documented maximum for users-details jobs; 31 days matches the analytics query limit with filters.
-    user_details_max_window: timedelta = timedelta(days=31)
+    # Users-details jobs cover whole cells of a fixed UTC grid of this length (from Monday 2000-01-03), so a
+    # relaunch that groups days differently submits the same bodies. 7 days: the documented maximum of the
+    # unfiltered user-details query (the pipeline's requests have no filter; the job variant documents no
+    # limit), and one job per week like the adherence grid (5-6 jobs per 35-day run where 1-day cells need
+    # 35-36 of the job-submission quota), at the cost of a one-day sensor run downloading the rest of its
+    # week so far (at most 7 days, 2 cells when its day straddles a Monday 00:00 UTC). See genesys/README.md.
+    user_details_cell: timedelta = timedelta(days=7)
     user_details_page_size: int = 100
     # Registered jobs older than this are not resumed: a retry within hours resumes the job it submitted,
     # a re-materialization a day later submits a fresh one (its data may have changed since).
@@ -126,6 +131,8 @@ class ClientSettings:
             raise ConfigurationError("max_pause_seconds must be in (0, max_budget_wait_seconds]")
         if self.max_response_bytes < 1:
             raise ConfigurationError("max_response_bytes must be positive")
+        if self.user_details_cell <= timedelta(0):
+            raise ConfigurationError("user_details_cell must be positive")
 
     def is_configured(self, name: str) -> bool:
         """True when ``name`` differs from its default (a user's explicit choice caps discovered limits)."""

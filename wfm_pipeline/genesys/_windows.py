@@ -1,14 +1,17 @@
-"""Window planning: export requests cut to the documented maxima, clamped to data availability.
+"""Window planning: export requests on fixed grids, cut to the documented maxima, clamped to availability.
 
 Pure functions (no I/O), so the arithmetic is unit-tested on its own. The result is a list of
 ``PlannedJob``: the body to submit and what the job covers; ``jobs.ExportJobs`` runs them.
+
+Both kinds of job are cut on fixed grids, never from the requested start: a day is always fetched in the
+same window, with the same body, however days are grouped into runs, so a regrouped relaunch finds every
+job it (or an earlier run) already submitted in the registry instead of submitting new ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from wfm_pipeline import wire
@@ -22,40 +25,46 @@ from wfm_pipeline.genesys._models import (
 from wfm_pipeline.timestamps import format_utc, local_days_span, local_midnight_utc
 
 _ONE_DAY = timedelta(days=1)
+# The origin of both grids: a Monday, so 7-day adherence blocks are ISO weeks (Monday to Sunday, the
+# weeks WFM schedules and reports use) in every zone, and long before any data an org can still export.
+GRID_ANCHOR_DAY = date(2000, 1, 3)
+USER_DETAILS_GRID_ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)
 
 
 def adherence_max_days(include_exceptions: bool) -> int:
     return wire.ADHERENCE_MAX_DAYS_WITH_EXCEPTIONS if include_exceptions else wire.ADHERENCE_MAX_DAYS
 
 
-def adherence_max_span(include_exceptions: bool) -> timedelta:
-    """The longest window Genesys accepts, as a duration: 7 (31) days of 24 h. The range is checked on the
-    instants sent, so a week of local days that contains a 25-hour day (DST ends) is one hour too long."""
-    return timedelta(days=adherence_max_days(include_exceptions))
-
-
-def split_local_days(
-    start: date, end: date, time_zones: Sequence[str], max_span: timedelta, *, context_days: int = 0
-) -> list[tuple[date, date]]:
-    """[start, end) in consecutive runs of whole local days ("core" days, end exclusive), each as long as
-    possible while its window -- the run plus ``context_days`` on each side -- lasts at most ``max_span``
-    in every one of ``time_zones`` (so at most ``max_span`` days minus the context days)."""
-    max_core_days = max_span // _ONE_DAY - 2 * context_days
-    if max_core_days < 1:
-        raise ValueError(f"{context_days} context days on each side leave no core day in {max_span}")
-    context = timedelta(days=context_days)
-
-    def fits(first: date, stop: date) -> bool:
-        return all(local_days_span(first - context, stop + context, zone) <= max_span for zone in time_zones)
-
+def _split_block(first: date, end: date, zone: str, max_span: timedelta) -> list[tuple[date, date]]:
+    """The block [first, end) of local days as the longest prefix lasting at most ``max_span``, then the
+    rest cut the same way (one day always fits: a local day lasts at most 25 h). Genesys checks the range
+    on the instants sent, so a week holding a 25-hour day (DST ends) is one hour too long as one window."""
     windows: list[tuple[date, date]] = []
-    cursor = start
+    cursor = first
     while cursor < end:
-        stop = cursor + _ONE_DAY  # one core day and its context always fit (at most 3 x 25 h)
-        while stop < end and (stop - cursor).days < max_core_days and fits(cursor, stop + _ONE_DAY):
+        stop = cursor + _ONE_DAY
+        while stop < end and local_days_span(cursor, stop + _ONE_DAY, zone) <= max_span:
             stop += _ONE_DAY
         windows.append((cursor, stop))
         cursor = stop
+    return windows
+
+
+def adherence_grid_windows(zone: str, first: date, end: date, max_days: int) -> list[tuple[date, date]]:
+    """The grid windows of ``zone`` (first day, end day exclusive) that hold a day of [first, end): blocks
+    of ``max_days`` local days from ``GRID_ANCHOR_DAY``, each split where it lasts more than
+    ``max_days`` x 24 h. Depends only on the zone and the days, never on how they are grouped."""
+    if end <= first:
+        return []
+    max_span = timedelta(days=max_days)
+    first_block = (first - GRID_ANCHOR_DAY).days // max_days
+    last_block = (end - _ONE_DAY - GRID_ANCHOR_DAY).days // max_days
+    windows: list[tuple[date, date]] = []
+    for block in range(first_block, last_block + 1):
+        block_first = GRID_ANCHOR_DAY + timedelta(days=block * max_days)
+        for window in _split_block(block_first, block_first + timedelta(days=max_days), zone, max_span):
+            if window[0] < end and first < window[1]:
+                windows.append(window)
     return windows
 
 
@@ -67,59 +76,56 @@ class PlannedJob:
     body: dict[str, Any]
     window_start: datetime
     window_end: datetime
-    core_days: tuple[date, ...]  # adherence: the local days loaded from this job; user details: ()
+    # A registered job of this body is reused only if its data was complete up to this instant when it
+    # was submitted (the registry's ``complete_until``): the end of the last day this run loads from it.
+    needed_until: datetime
+    # Adherence: the window's local days within the request's [start, end), the days loaded from this job
+    # (empty for a neighbour window fetched only for context). User details: ().
+    core_days: tuple[date, ...] = ()
+    window_days: tuple[date, ...] = ()  # adherence: every local day of the grid window; user details: ()
+    time_zone: str = ""  # adherence: the zone of the window's days (and of the body); user details: ""
+    # User details: the dataAvailabilityDate the window was clamped to. Adherence: None, the submission
+    # instant (a day is complete once it is over).
+    complete_until: datetime | None = None
 
 
-@dataclass(frozen=True)
-class PlannedAdherenceJob(PlannedJob):
-    time_zone: str
-    first_day: date  # the window's first local day (a context day when the request has them)
-    end_day: date  # exclusive
-
-
-def plan_adherence_jobs(request: AdherenceExportRequest) -> list[PlannedAdherenceJob]:
-    """One bulk job per (window, time zone) with one item per MU of that zone; each window as many whole
-    local days as fit the documented maximum (7 x 24 h with exceptions, else 31 x 24 h).
-
-    With context days, windows are cut jointly over all zones: every zone's job of a window then has the
-    same core days, so each day's files come from one set of jobs (one per zone) and runs of days with the
-    same files are loaded together. Without, each zone gets its own longest windows (they differ between
-    zones in DST weeks)."""
+def plan_adherence_jobs(
+    request: AdherenceExportRequest, now: datetime
+) -> tuple[list[PlannedJob], tuple[LeftOut, ...]]:
+    """One bulk job per (grid window, time zone) with one item per MU of that zone, for every window of the
+    zone that holds a day of [start - context_days, end + context_days); windows starting at or after
+    ``now`` (no data yet) are left out. Sorted by window, then zone."""
     if request.end <= request.start:
-        return []
+        return [], ()
     by_zone: dict[str, list[ManagementUnit]] = {}
     for unit in request.management_units:
         by_zone.setdefault(unit.time_zone, []).append(unit)
-    zones = sorted(by_zone)
-    zone_groups = [zones] if request.context_days else [[zone] for zone in zones]
-    max_span = adherence_max_span(request.include_exceptions)
     context = timedelta(days=request.context_days)
-    plans: list[PlannedAdherenceJob] = []
-    for group in zone_groups:
-        cores = split_local_days(
-            request.start, request.end, group, max_span, context_days=request.context_days
-        )
-        for core_first, core_end in cores:
-            core_days = tuple(
-                core_first + offset * _ONE_DAY for offset in range((core_end - core_first).days)
-            )
-            for zone in group:
-                plans.append(
-                    _adherence_job(
-                        request, zone, by_zone[zone], core_first - context, core_end + context, core_days
-                    )
-                )
-    return sorted(plans, key=lambda plan: (plan.first_day, plan.time_zone))
+    wanted = (request.start - context, request.end + context)
+    max_days = adherence_max_days(request.include_exceptions)
+    plans: list[PlannedJob] = []
+    left_out: list[LeftOut] = []
+    for zone in sorted(by_zone):
+        for first_day, end_day in adherence_grid_windows(zone, *wanted, max_days):
+            plan = _adherence_job(request, zone, by_zone[zone], first_day, end_day)
+            if plan.window_start >= now:
+                reason = f"the window starts at or after the submission instant {format_utc(now)}"
+                left_out.append(LeftOut(plan.window_start, plan.window_end, reason))
+            else:
+                plans.append(plan)
+    return sorted(plans, key=lambda plan: (plan.window_days[0], plan.time_zone)), tuple(left_out)
 
 
 def _adherence_job(
-    request: AdherenceExportRequest,
-    zone: str,
-    units: Sequence[ManagementUnit],
-    first_day: date,
-    end_day: date,
-    core_days: tuple[date, ...],
-) -> PlannedAdherenceJob:
+    request: AdherenceExportRequest, zone: str, units: list[ManagementUnit], first_day: date, end_day: date
+) -> PlannedJob:
+    window_days = tuple(first_day + offset * _ONE_DAY for offset in range((end_day - first_day).days))
+    core_days = tuple(day for day in window_days if request.start <= day < request.end)
+    context = timedelta(days=request.context_days)
+    # A neighbour window serves only its days next to the run (as context).
+    used = core_days or tuple(
+        day for day in window_days if request.start - context <= day < request.end + context
+    )
     window_start, window_end = local_midnight_utc(first_day, zone), local_midnight_utc(end_day, zone)
     items = [
         {
@@ -131,23 +137,51 @@ def _adherence_job(
         }
         for unit in sorted(units, key=lambda u: u.id)
     ]
-    body = {"timeZone": zone, "items": items}
-    return PlannedAdherenceJob(
-        "adherence", body, window_start, window_end, core_days, zone, first_day, end_day
+    return PlannedJob(
+        kind="adherence",
+        body={"timeZone": zone, "items": items},
+        window_start=window_start,
+        window_end=window_end,
+        needed_until=local_midnight_utc(used[-1] + _ONE_DAY, zone),
+        core_days=core_days,
+        window_days=window_days,
+        time_zone=zone,
     )
 
 
-def plan_user_details_jobs(
-    request: UserDetailsExportRequest, available_until: datetime, max_window: timedelta
-) -> tuple[list[PlannedJob], tuple[LeftOut, ...]]:
-    """Jobs for [start, end) clamped to ``available_until`` (dataAvailabilityDate), each at most
-    ``max_window`` long, and the part left out (none when all of it is available)."""
-    kept, left_out = clamp_to_availability(request.start, request.end, available_until)
-    windows = split_interval(*kept, max_window) if kept else []
-    plans = [
-        PlannedJob("user_details", user_details_body(start, end, request.user_ids), start, end, ())
-        for start, end in windows
+def user_details_cells(start: datetime, end: datetime, cell: timedelta) -> list[tuple[datetime, datetime]]:
+    """The whole cells of the UTC grid (``cell`` long, from ``USER_DETAILS_GRID_ANCHOR``) meeting
+    [start, end)."""
+    if cell <= timedelta(0):
+        raise ValueError("the user-details cell length must be positive")
+    if end <= start:
+        return []
+    first, last = (start - USER_DETAILS_GRID_ANCHOR) // cell, (end - USER_DETAILS_GRID_ANCHOR) // cell
+    if USER_DETAILS_GRID_ANCHOR + last * cell == end:
+        last -= 1
+    return [
+        (USER_DETAILS_GRID_ANCHOR + index * cell, USER_DETAILS_GRID_ANCHOR + (index + 1) * cell)
+        for index in range(first, last + 1)
     ]
+
+
+def plan_user_details_jobs(
+    request: UserDetailsExportRequest, available_until: datetime, cell: timedelta
+) -> tuple[list[PlannedJob], tuple[LeftOut, ...]]:
+    """One job per grid cell meeting [start, end) up to ``available_until`` (dataAvailabilityDate), the
+    whole cell, its end clamped to ``available_until`` (so the last cell's body changes as data arrives);
+    and the part of the request left out (none when all of it is available)."""
+    kept, left_out = clamp_to_availability(request.start, request.end, available_until)
+    cells = user_details_cells(*kept, cell) if kept else []
+    plans = []
+    for cell_start, cell_end in cells:
+        stop = min(cell_end, available_until)
+        body = user_details_body(cell_start, stop, request.user_ids)
+        plans.append(
+            PlannedJob(
+                "user_details", body, cell_start, stop, needed_until=stop, complete_until=available_until
+            )
+        )
     return plans, (left_out,) if left_out else ()
 
 
@@ -165,18 +199,6 @@ def clamp_to_availability(
     if available_until <= start:
         return None, LeftOut(start, end, reason)
     return (start, available_until), LeftOut(available_until, end, reason)
-
-
-def split_interval(start: datetime, end: datetime, max_length: timedelta) -> list[tuple[datetime, datetime]]:
-    if max_length <= timedelta(0):
-        raise ValueError("max_length must be positive")
-    windows: list[tuple[datetime, datetime]] = []
-    cursor = start
-    while cursor < end:
-        stop = min(end, cursor + max_length)
-        windows.append((cursor, stop))
-        cursor = stop
-    return windows
 
 
 def user_details_body(

@@ -1,4 +1,5 @@
-"""Pure loaders of the table steps: raw store + day range -> typed frames, check inputs and metadata.
+"""Loaders of the table steps: raw store + day range -> chunks of typed rows (produced one at a time by
+``chunks()``, so a slice never has to fit in memory), check inputs and metadata.
 
 No Dagster and no API: a loader reads only the manifests of its days and the raw files they list (the
 manifest carries the organization snapshot). Its errors are ``wfm_pipeline.raw_store.RawDataError``s

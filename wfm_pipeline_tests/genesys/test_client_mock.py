@@ -101,7 +101,8 @@ def test_user_details_clamped_and_left_out_reported(
     fake.availability = "2024-03-01T12:00:00.000Z"
     result = client.run_export(UserDetailsExportRequest(START, START + timedelta(days=1)), tmp_path / "out")
     assert len(result.jobs) == 1
-    assert fake.submissions[0]["interval"] == "2024-03-01T00:00:00.000Z/2024-03-01T12:00:00.000Z"
+    # the whole grid cell (from Monday 2024-02-26 00:00Z), its end clamped to the availability
+    assert fake.submissions[0]["interval"] == "2024-02-26T00:00:00.000Z/2024-03-01T12:00:00.000Z"
     assert len(result.left_out) == 1
     assert (result.left_out[0].start, result.left_out[0].end) == (
         START + timedelta(hours=12),
@@ -364,7 +365,7 @@ def test_more_jobs_than_slots_are_run_in_batches(
     tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
 ) -> None:
     settings = fake_settings.with_overrides(max_jobs_in_flight=2)
-    request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 22))  # three 7-day windows
+    request = AdherenceExportRequest([MU], date(2024, 3, 4), date(2024, 3, 25))  # three grid weeks
     with new_client(tmp_path, fake, settings, sleeps) as client:
         result = client.run_export(request, tmp_path / "out")  # run_export batches
         assert len(result.jobs) == 3 and len(fake.submissions) == 3
@@ -381,7 +382,7 @@ def test_run_export_never_waits_for_a_slot_while_holding_one(
     # slot while holding the first, neither could ever proceed. A zero wait budget turns any blocking
     # slot wait into BudgetWaitTimeout instead of a hang.
     settings = fake_settings.with_overrides(max_jobs_in_flight=2)
-    request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 22))  # three 7-day windows
+    request = AdherenceExportRequest([MU], date(2024, 3, 4), date(2024, 3, 25))  # three grid weeks
     other_process = SharedBudget(tmp_path / "state", budget_key(settings.client_id, settings.api_host))
     assert other_process.try_acquire_job_slot("held-by-another-process")
     with new_client(tmp_path, fake, settings, sleeps) as client:
@@ -396,7 +397,7 @@ def test_run_export_failure_gives_its_slots_back(
     tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
 ) -> None:
     settings = fake_settings.with_overrides(max_jobs_in_flight=3)
-    request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 22))  # three 7-day windows
+    request = AdherenceExportRequest([MU], date(2024, 3, 4), date(2024, 3, 25))  # three grid weeks
     with new_client(tmp_path, fake, settings, sleeps) as client:
         # the first poll fails for good, while all three jobs are started (and hold slots)
         fake.script(
@@ -411,17 +412,24 @@ def test_run_export_failure_gives_its_slots_back(
 def test_each_job_carries_its_files_window_and_core_days(
     tmp_path: Path, fake: FakeGenesys, fake_settings: ClientSettings, sleeps: list[float]
 ) -> None:
-    # 12 days with a context day on each side: cores of 5, 5 and 2 days, one job each (one zone).
+    # Friday 03-01 to Tuesday 03-12 with a context day on each side, one zone (UTC): the grid weeks from
+    # Monday 02-26, 03-04 and 03-11; neither end is a window edge, so no neighbour window.
     request = AdherenceExportRequest([MU], date(2024, 3, 1), date(2024, 3, 13), context_days=1)
     with new_client(tmp_path, fake, fake_settings, sleeps) as client:
         result = client.run_export(request, tmp_path / "out")
-    assert [len(job.core_days) for job in result.jobs] == [5, 5, 2]
+    assert [len(job.core_days) for job in result.jobs] == [3, 7, 2]
     assert [day for job in result.jobs for day in job.core_days] == [
         date(2024, 3, 1) + timedelta(days=offset) for offset in range(12)
     ]
+    assert [job.window_days[0] for job in result.jobs] == [
+        date(2024, 2, 26),
+        date(2024, 3, 4),
+        date(2024, 3, 11),
+    ]
     for job in result.jobs:
-        assert job.job.window_start == datetime.combine(job.core_days[0] - timedelta(days=1), time(), UTC)
-        assert job.job.window_end == datetime.combine(job.core_days[-1] + timedelta(days=2), time(), UTC)
+        assert job.time_zone == "UTC" and len(job.window_days) == 7
+        assert job.job.window_start == datetime.combine(job.window_days[0], time(), UTC)
+        assert job.job.window_end == datetime.combine(job.window_days[-1] + timedelta(days=1), time(), UTC)
         assert len(job.files) == fake.download_urls
         assert all(job.job.key[:12] in file.path.name for file in job.files)
     assert result.files == tuple(file for job in result.jobs for file in job.files)
@@ -429,7 +437,7 @@ def test_each_job_carries_its_files_window_and_core_days(
 
 def test_user_details_jobs_have_no_core_days(client: GenesysClient, tmp_path: Path) -> None:
     result = client.run_export(UserDetailsExportRequest(START, START + timedelta(days=1)), tmp_path / "out")
-    assert [job.core_days for job in result.jobs] == [()]
+    assert [(job.core_days, job.window_days, job.time_zone) for job in result.jobs] == [((), (), "")]
 
 
 def test_stale_temporaries_are_removed_where_downloads_start(client: GenesysClient, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def export(config: dict[str, Any], settings: ClientSettings) -> None:
     units = [ManagementUnit(**unit) for unit in config["units"]]
     first = date.fromisoformat(config["first_day"])
     request = AdherenceExportRequest(units, first, first + timedelta(days=config["days"]))
-    expected = len(plan_adherence_jobs(request))
+    expected = len(plan_adherence_jobs(request, datetime.now(UTC))[0])
     jobs_file = Path(config["jobs_file"])
     submitted: list[str] = []
 
@@ -102,7 +102,8 @@ def export(config: dict[str, Any], settings: ClientSettings) -> None:
 
 
 def jobs(config: dict[str, Any], settings: ClientSettings) -> None:
-    """``count`` one-day adherence exports of one MU in sequence; records when each submission was sent."""
+    """``count`` one-day adherence exports of one MU in sequence, a week apart (each in its own grid
+    window, so each submits a job); records when each submission was sent."""
     submissions: list[float] = []
 
     def on_request(request: httpx.Request) -> None:
@@ -114,7 +115,7 @@ def jobs(config: dict[str, Any], settings: ClientSettings) -> None:
         time.sleep(max(0.0, config.get("start_at", 0) - time.time()))
         day = date.fromisoformat(config["first_day"])
         for offset in range(config["count"]):
-            first = day + timedelta(days=offset)
+            first = day + timedelta(days=7 * offset)
             client.run_export(
                 AdherenceExportRequest([unit], first, first + timedelta(days=1)), Path(config["dest"])
             )

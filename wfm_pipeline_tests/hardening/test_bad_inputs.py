@@ -218,10 +218,13 @@ def occupancy_frame() -> pl.DataFrame:
 def warehouse_of_the_sandbox_given_org_rows(root: Path) -> tuple[Callable[[], object], Refusal]:
     resource = WarehouseResource(database=str(root / "warehouse.duckdb"))
     frames = [(warehouse.AGENT_OCCUPANCY, occupancy_frame())]
-    write_checked(resource, frames, DAY, DAY, "sandbox", lambda connection: [])
+    tables = [warehouse.AGENT_OCCUPANCY]
+    write_checked(resource, tables, frames, DAY, DAY, "sandbox", lambda connection: [])
 
     def load_org_rows() -> object:
-        return as_step(lambda: write_checked(resource, frames, DAY, DAY, "api.mypurecloud.ie", lambda c: []))
+        return as_step(
+            lambda: write_checked(resource, tables, frames, DAY, DAY, "api.mypurecloud.ie", lambda c: [])
+        )
 
     return load_org_rows, Refusal(dg.Failure, ("'sandbox'", "api.mypurecloud.ie", "WFM_DUCKDB_PATH"))
 

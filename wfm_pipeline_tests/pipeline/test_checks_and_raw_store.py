@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 
-from wfm_pipeline import quality
+from wfm_pipeline import quality, warehouse
 from wfm_pipeline.defs import checks
 from wfm_pipeline.loaders import load_user_details
 from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS, DayManifest, RawFileEntry, RawFileError, RawStore
@@ -51,26 +53,91 @@ def segments(rows: list[tuple[datetime, datetime]]) -> pl.DataFrame:
     )
 
 
-def test_overlap_check_flags_overlapping_segments_only() -> None:
-    assert quality.no_overlaps(segments([(at(8), at(9)), (at(9), at(10))])).passed
-    bad = quality.no_overlaps(segments([(at(8), at(9)), (at(8, 59), at(10))]))
-    assert not bad.passed and bad.metadata["overlaps"] == 1
+def stored(tmp_path: Path, spec: warehouse.TableSpec, frame: pl.DataFrame) -> duckdb.DuckDBPyConnection:
+    """A warehouse holding ``frame`` as the rows of ``spec`` (the SQL checks read what was written)."""
+    connection = duckdb.connect(str(tmp_path / f"{uuid.uuid4().hex}.duckdb"))
+    warehouse.replace_slices(connection, [(spec, frame)], DAY, DAY, tables=[spec], source="sandbox")
+    return connection
 
 
-def test_day_total_allows_25_hours_on_the_dst_day_but_not_more() -> None:
+def overlaps(tmp_path: Path, rows: list[tuple[datetime, datetime]], user: str = "u1") -> quality.Evaluation:
+    frame = segments(rows).with_columns(pl.lit(user).alias("user_id"))
+    with stored(tmp_path, warehouse.ROUTING_STATUS_SEGMENTS, frame) as connection:
+        return quality.no_overlaps(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
+
+
+def test_overlap_check_flags_overlapping_segments_only(tmp_path: Path) -> None:
+    assert overlaps(tmp_path, [(at(8), at(9)), (at(9), at(10))]).passed
+    bad = overlaps(tmp_path, [(at(8), at(9)), (at(8, 59), at(10))])
+    assert not bad.passed and bad.metadata == {"segments": 2, "overlaps": 1}
+    # ordered by start then end: a segment inside a longer one overlaps it
+    assert not overlaps(tmp_path, [(at(8), at(12)), (at(9), at(10))]).passed
+    # segments of two agents at the same time do not overlap
+    two = pl.concat(
+        [segments([(at(8), at(9))]), segments([(at(8), at(9))]).with_columns(user_id=pl.lit("u2"))]
+    )
+    with stored(tmp_path, warehouse.ROUTING_STATUS_SEGMENTS, two) as connection:
+        assert quality.no_overlaps(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY).passed
+
+
+def day_total(tmp_path: Path, frame: pl.DataFrame, days: pl.DataFrame) -> quality.Evaluation:
+    with stored(tmp_path, warehouse.ROUTING_STATUS_SEGMENTS, frame) as connection:
+        return quality.day_totals_within_day_length(
+            connection, warehouse.ROUTING_STATUS_SEGMENTS, days, DAY, DAY
+        )
+
+
+def test_day_total_allows_25_hours_on_the_dst_day_but_not_more(tmp_path: Path) -> None:
     days = day_frame([BERLIN], DAY, DAY)  # 2024-10-26T22:00Z .. 2024-10-27T23:00Z
-    full = segments([(at(22, day=26), at(23))])
-    assert quality.day_totals_within_day_length(full, days).passed
-    doubled = segments([(at(22, day=26), at(23)), (at(10), at(11))])
-    assert not quality.day_totals_within_day_length(doubled, days).passed
+    full = day_total(tmp_path, segments([(at(22, day=26), at(23))]), days)
+    assert full.passed and full.metadata == {"agent_days": 1, "too_long": 0, "max_seconds": 25 * 3600.0}
+    doubled = day_total(tmp_path, segments([(at(22, day=26), at(23)), (at(10), at(11))]), days)
+    assert not doubled.passed and doubled.metadata["too_long"] == 1
+    # a day the slice did not load has no length: too long by definition
+    assert not day_total(tmp_path, segments([(at(8), at(9))]), day_frame([BERLIN], DAY, DAY).clear()).passed
 
 
-def test_range_and_count_checks() -> None:
-    frame = pl.DataFrame({"adherence_percentage": [0.0, 100.0, None]})
-    assert quality.values_in_range(frame, "adherence_percentage", 0, 100).passed
-    frame = pl.DataFrame({"adherence_percentage": [100.01]})
-    assert not quality.values_in_range(frame, "adherence_percentage", 0, 100).passed
+def in_range(tmp_path: Path, values: list[float | None]) -> quality.Evaluation:
+    frame = daily_rows(values)
+    with stored(tmp_path, warehouse.ADHERENCE_DAILY, frame) as connection:
+        return quality.values_in_range(
+            connection, warehouse.ADHERENCE_DAILY, "adherence_percentage", 0, 100, DAY, DAY
+        )
+
+
+def daily_rows(values: list[float | None]) -> pl.DataFrame:
+    columns = dict(warehouse.ADHERENCE_DAILY.columns)
+    rows = [
+        {
+            **dict.fromkeys(columns),
+            "user_id": f"u{index}",
+            "management_unit_id": "mu",
+            "local_date": DAY,
+            "adherence_percentage": value,
+        }
+        for index, value in enumerate(values)
+    ]
+    return pl.DataFrame(rows, schema=columns)
+
+
+def test_range_and_count_checks(tmp_path: Path) -> None:
+    ok = in_range(tmp_path, [0.0, 100.0, None])
+    assert ok.passed and ok.metadata == {"rows": 3, "out_of_range": 0, "min": 0.0, "max": 100.0}
+    high = in_range(tmp_path, [100.01])
+    assert not high.passed and high.metadata["out_of_range"] == 1
+    assert not in_range(tmp_path, [-0.01, 50.0]).passed
+    assert in_range(tmp_path, []).metadata == {"rows": 0, "out_of_range": 0, "min": None, "max": None}
     assert not quality.counts_equal(3, 4).passed
+
+
+def test_units_present_names_the_unit_days_without_rows(tmp_path: Path) -> None:
+    other = ManagementUnitInfo(id="other", time_zone="UTC", user_ids=("u9",))
+    unstaffed = ManagementUnitInfo(id="empty", time_zone="UTC")
+    with stored(tmp_path, warehouse.ADHERENCE_DAILY, daily_rows([50.0])) as connection:
+        evaluation = quality.units_present(
+            connection, warehouse.ADHERENCE_DAILY, [BERLIN, other, unstaffed], [DAY], DAY, DAY
+        )
+    assert not evaluation.passed and evaluation.metadata == {"missing": ["other@2024-10-27"]}
 
 
 def test_occupancy_comparison_flags_a_one_minute_difference() -> None:
@@ -131,7 +198,6 @@ def test_manifests_round_trip_and_missing_days_are_named(tmp_path: Path) -> None
 
 
 def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
-    from wfm_pipeline import warehouse
     from wfm_pipeline.defs.assets.tables import write_checked
     from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
     from wfm_pipeline.defs.resources import WarehouseResource
@@ -140,24 +206,20 @@ def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
         with pipeline_errors_fail_the_step():
             return write_checked(*args)
 
-    def no_overlaps(frame: pl.DataFrame) -> checks.CheckOutcome:
-        return checks.outcome(checks.ROUTING_NO_OVERLAP, quality.no_overlaps(frame))
+    table = warehouse.ROUTING_STATUS_SEGMENTS
+
+    def evaluate(connection):  # type: ignore[no-untyped-def]
+        evaluation = quality.no_overlaps(connection, table, DAY, DAY)  # the new rows, inside the transaction
+        return [checks.outcome(checks.ROUTING_NO_OVERLAP, evaluation)]
 
     resource = WarehouseResource(database=str(tmp_path / "w.duckdb"))
     good = segments([(at(8), at(9))])
-    frames = [(warehouse.ROUTING_STATUS_SEGMENTS, good)]
-    passing = lambda connection: [no_overlaps(good)]  # noqa: E731
-    assert _write(resource, frames, DAY, DAY, "sandbox", passing)[0].passed
+    outcomes, written = _write(resource, [table], [(table, good)], DAY, DAY, "sandbox", evaluate)
+    assert outcomes[0].passed and written == {table.name: 1}
 
-    overlapping = segments([(at(10), at(12)), (at(11), at(13))])
-
-    def evaluate(connection):  # type: ignore[no-untyped-def]
-        stored = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
-        assert stored.height == 2  # the new rows are visible inside the transaction
-        return [no_overlaps(stored)]
-
+    overlapping = [segments([(at(10), at(12))]), segments([(at(11), at(13))])]  # two chunks
     with pytest.raises(dg.Failure, match="no_overlapping_segments"):
-        _write(resource, [(warehouse.ROUTING_STATUS_SEGMENTS, overlapping)], DAY, DAY, "sandbox", evaluate)
+        _write(resource, [table], [(table, chunk) for chunk in overlapping], DAY, DAY, "sandbox", evaluate)
     with resource.get_connection() as connection:
         kept = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
     assert kept.equals(good)
@@ -213,8 +275,11 @@ def test_raw_segment_sources_counts_what_the_segment_table_should_hold(
         paths[-1].write_text(json.dumps(page))
     unit = MARCH_UNIT
     days = day_frame([unit], MARCH_FIRST, MARCH_FIRST)  # 2024-03-01T00:00Z .. 2024-03-02T00:00Z
-    count = quality.raw_segment_sources(paths, membership_frame([unit]), days, open_until)[ROUTING_STATUS]
-    assert count == expected
+    for rows_per_bucket in (1, 1_000):  # a bucket per user, or one for all
+        scratch = warehouse.Scratch(tmp_path / "scratch", rows_per_bucket=rows_per_bucket)
+        counts = quality.raw_segment_sources(paths, membership_frame([unit]), days, open_until, scratch)
+        assert counts[ROUTING_STATUS] == expected
+    assert not any((tmp_path / "scratch").iterdir())  # scratch databases are removed
 
 
 def test_user_details_loader_returns_frames_check_inputs_and_metadata(tmp_path: Path) -> None:
@@ -235,9 +300,14 @@ def test_user_details_loader_returns_frames_check_inputs_and_metadata(tmp_path: 
         DayManifest(USER_DETAILS, MARCH_FIRST, tuple(entries), (MARCH_UNIT,), availability, source="sandbox")
     )
     load = load_user_details(store, MARCH_FIRST, MARCH_FIRST)
-    sources = load.routing_status.select("user_id", "status_start_time", "routing_status").n_unique()
+    with pytest.raises(RuntimeError, match="consume them first"):
+        load.checks  # noqa: B018 (the check inputs are counted while the chunks are produced)
+    chunks = list(load.chunks())
+    assert [spec for spec, _ in chunks] == list(load.tables)
+    routing, presence = (frame for spec, frame in chunks if spec.name.endswith("segments"))
+    sources = routing.select("user_id", "status_start_time", "routing_status").n_unique()
     assert load.checks.raw_routing_sources == sources == 3
-    assert load.checks.raw_presence_sources == load.presence.height == 0
+    assert load.checks.raw_presence_sources == presence.height == 0
     assert load.raw_records["routing_status"] == {
         "records": 8, "open_records": 1, "zero_length_records": 1, "records_of_users_in_no_unit": 1,
     }  # fmt: skip

@@ -1,10 +1,11 @@
-"""warehouse.replace_slices: exact slice replacement in one transaction."""
+"""warehouse.replace_slices: exact slice replacement in one transaction, written chunk by chunk."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def database(tmp_path: Path) -> Path:
             [(ADHERENCE_DAILY, pl.concat([daily(D1, 10.0), daily(D2, 20.0), daily(D3, 30.0)]))],
             D1,
             D3,
+            tables=[ADHERENCE_DAILY],
             source="sandbox",
         )
     return path
@@ -66,6 +68,7 @@ def test_replacing_a_slice_twice_gives_the_same_rows_and_leaves_other_days(datab
                 [(ADHERENCE_DAILY, daily(D2, 99.0)), (ADHERENCE_EXCEPTIONS, no_exceptions())],
                 D2,
                 D2,
+                tables=[ADHERENCE_DAILY, ADHERENCE_EXCEPTIONS],
                 source="sandbox",
             )
     assert counts == {"adherence_daily": 2, "adherence_exceptions": 0}
@@ -84,7 +87,12 @@ def test_replacing_a_slice_twice_gives_the_same_rows_and_leaves_other_days(datab
 def test_a_smaller_new_slice_removes_rows_that_disappeared(database: Path) -> None:
     with duckdb.connect(str(database)) as con:
         warehouse.replace_slices(
-            con, [(ADHERENCE_DAILY, daily(D2, 50.0, users=("u1",)))], D2, D2, source="sandbox"
+            con,
+            [(ADHERENCE_DAILY, daily(D2, 50.0, users=("u1",)))],
+            D2,
+            D2,
+            tables=[ADHERENCE_DAILY],
+            source="sandbox",
         )
     assert table(database).filter(pl.col("local_date") == D2)["user_id"].to_list() == ["u1"]
 
@@ -103,7 +111,12 @@ def test_bad_frame_after_delete_rolls_back_every_table(database: Path) -> None:
     bad = daily(D2, 99.0).drop("impact_seconds")
     with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="columns"):
         warehouse.replace_slices(
-            con, [(ADHERENCE_DAILY, daily(D2, 98.0)), (ADHERENCE_DAILY, bad)], D2, D2, source="sandbox"
+            con,
+            [(ADHERENCE_DAILY, daily(D2, 98.0)), (ADHERENCE_DAILY, bad)],
+            D2,
+            D2,
+            tables=[ADHERENCE_DAILY],
+            source="sandbox",
         )
     assert_frame_equal(table(database), before)
 
@@ -111,7 +124,9 @@ def test_bad_frame_after_delete_rolls_back_every_table(database: Path) -> None:
 def test_rows_outside_the_slice_are_refused(database: Path) -> None:
     before = table(database)
     with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="outside the slice"):
-        warehouse.replace_slices(con, [(ADHERENCE_DAILY, daily(D3, 1.0))], D2, D2, source="sandbox")
+        warehouse.replace_slices(
+            con, [(ADHERENCE_DAILY, daily(D3, 1.0))], D2, D2, tables=[ADHERENCE_DAILY], source="sandbox"
+        )
     assert_frame_equal(table(database), before)
 
 
@@ -123,7 +138,13 @@ def test_error_raised_between_delete_and_insert_leaves_slice_intact(database: Pa
 
     with duckdb.connect(str(database)) as con, pytest.raises(RuntimeError, match="injected"):
         warehouse.replace_slices(
-            con, [(ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, source="sandbox", after_delete=crash
+            con,
+            [(ADHERENCE_DAILY, daily(D2, 5.0))],
+            D2,
+            D2,
+            tables=[ADHERENCE_DAILY],
+            source="sandbox",
+            after_delete=crash,
         )
     assert_frame_equal(table(database), before)
 
@@ -136,10 +157,80 @@ def test_process_killed_between_delete_and_insert_leaves_slice_intact(database: 
         from wfm_pipeline import warehouse
         from wfm_pipeline_tests.pipeline.test_warehouse import daily, D2
         con = duckdb.connect({str(database)!r})
-        warehouse.replace_slices(con, [(warehouse.ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, source="sandbox",
+        warehouse.replace_slices(con, [(warehouse.ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2,
+                                 tables=[warehouse.ADHERENCE_DAILY], source="sandbox",
                                  after_delete=lambda: os.kill(os.getpid(), signal.SIGKILL))
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == -9, done.stderr
+    assert_frame_equal(table(database), before)
+
+
+def one_user_chunks(day: date, adherence: float, users: int) -> Iterator[warehouse.Chunk]:
+    """The rows of ``users`` agents on ``day``, one chunk per agent, produced lazily."""
+    for index in range(users):
+        yield ADHERENCE_DAILY, daily(day, adherence, users=(f"u{index}",))
+
+
+def test_a_slice_written_in_many_chunks_equals_it_written_in_one(database: Path) -> None:
+    with duckdb.connect(str(database)) as con:
+        counts = warehouse.replace_slices(
+            con, one_user_chunks(D2, 7.0, 5), D2, D2, tables=[ADHERENCE_DAILY], source="sandbox"
+        )
+    assert counts == {"adherence_daily": 5}
+    streamed = table(database)
+    with duckdb.connect(str(database)) as con:
+        whole = daily(D2, 7.0, users=tuple(f"u{index}" for index in range(5)))
+        warehouse.replace_slices(
+            con, [(ADHERENCE_DAILY, whole)], D2, D2, tables=[ADHERENCE_DAILY], source="sandbox"
+        )
+    assert_frame_equal(table(database), streamed)
+    assert streamed.filter(pl.col("local_date") == D2).height == 5
+
+
+def test_a_chunk_of_a_table_whose_slice_was_not_deleted_is_refused(database: Path) -> None:
+    before = table(database)
+    with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="not one of the tables"):
+        warehouse.replace_slices(
+            con, [(ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, tables=[ADHERENCE_EXCEPTIONS], source="sandbox"
+        )
+    assert_frame_equal(table(database), before)
+
+
+def test_an_error_after_some_chunks_were_inserted_rolls_them_back(database: Path) -> None:
+    before = table(database)
+
+    def chunks_then_error() -> Iterator[warehouse.Chunk]:
+        yield from one_user_chunks(D2, 5.0, 3)
+        raise RuntimeError("injected after 3 chunks")
+
+    with duckdb.connect(str(database)) as con, pytest.raises(RuntimeError, match="injected"):
+        warehouse.replace_slices(con, chunks_then_error(), D2, D2, tables=[ADHERENCE_DAILY], source="sandbox")
+    assert_frame_equal(table(database), before)
+
+
+def test_process_killed_after_some_chunks_were_inserted_leaves_slice_intact(database: Path) -> None:
+    """SIGKILL once 3 chunks are in the transaction (visible to it: printed), before the 4th."""
+    before = table(database)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, duckdb
+        from wfm_pipeline import warehouse
+        from wfm_pipeline_tests.pipeline.test_warehouse import D2, one_user_chunks
+        con = duckdb.connect({str(database)!r})
+        def chunks():
+            for index, chunk in enumerate(one_user_chunks(D2, 5.0, 5)):
+                if index == 3:
+                    table = warehouse.ADHERENCE_DAILY.sql_name(con)
+                    rows = con.execute(f"SELECT count(*) FROM {{table}} WHERE local_date = ?", [D2])
+                    print("rows in the transaction:", rows.fetchone()[0], flush=True)
+                    os.kill(os.getpid(), signal.SIGKILL)
+                yield chunk
+        warehouse.replace_slices(con, chunks(), D2, D2, tables=[warehouse.ADHERENCE_DAILY], source="sandbox")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    assert "rows in the transaction: 3" in done.stdout
     assert_frame_equal(table(database), before)

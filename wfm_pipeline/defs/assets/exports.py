@@ -71,7 +71,7 @@ def _results(
 ) -> Iterator[dg.MaterializeResult[None]]:
     kind = extraction.kind
     if extraction.left_out:
-        context.log.warning(f"{kind}: not exported (after dataAvailabilityDate): {list(extraction.left_out)}")
+        context.log.warning(f"{kind}: not exported (no data yet): {list(extraction.left_out)}")
     days = {
         "first_day": extraction.first.isoformat(),
         "last_day": extraction.last.isoformat(),

@@ -1,19 +1,19 @@
 """Clean DuckDB tables (pool ``duckdb_writer``, limit 1: DuckDB allows one writing process).
 
 Each multi-asset calls its pure loader (``wfm_pipeline.loaders``: manifests + raw files of its partition
-days -> frames, check inputs, metadata), then replaces exactly its slice (``local_date`` between the first
-and last key) of all its tables in ONE transaction. Blocking checks run inside that transaction on the rows
-just written; a failure rolls back. A raw file that does not verify or parse is moved to
-``$WFM_DATA_DIR/quarantine/`` and the step fails naming it -- nothing is half-loaded.
+days -> chunks of rows produced one at a time, check inputs, metadata), then replaces exactly its slice
+(``local_date`` between the first and last key) of all its tables in ONE transaction, inserting each chunk
+as it comes, so the step's memory does not grow with the slice. Blocking checks run inside that
+transaction on the rows just written (in SQL); a failure rolls back. A raw file that does not verify or
+parse is moved to ``$WFM_DATA_DIR/quarantine/`` and the step fails naming it -- nothing is half-loaded.
 """
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import dagster as dg
-import polars as pl
 from duckdb import DuckDBPyConnection
 
 from wfm_pipeline import warehouse
@@ -30,19 +30,20 @@ GROUP = "warehouse"
 # A killed or crashed table step rolled its transaction back: running it again is safe. Bad data and
 # failed blocking checks raise Failure(allow_retries=False) and are not retried.
 RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
-Frames = Sequence[tuple[warehouse.TableSpec, pl.DataFrame]]
 
 
 def write_checked(
     duckdb_resource: WarehouseResource,
-    frames: Frames,
+    tables: Sequence[warehouse.TableSpec],
+    chunks: Iterable[warehouse.Chunk],
     first: date,
     last: date,
     source: str,
     evaluate: Callable[[DuckDBPyConnection], list[checks.CheckOutcome]],
-) -> list[checks.CheckOutcome]:
-    """Replace the slices in one transaction; ``evaluate(connection)`` runs inside it, on the new rows. A
-    failed blocking outcome rolls everything back (``BlockingCheckFailed``)."""
+) -> tuple[list[checks.CheckOutcome], dict[str, int]]:
+    """Replace the slices of ``tables`` by ``chunks`` in one transaction, inserting each chunk as it is
+    produced; ``evaluate(connection)`` runs inside it, on the new rows. A failed blocking outcome rolls
+    everything back (``BlockingCheckFailed``). Returns the outcomes and the rows written per table."""
     outcomes: list[checks.CheckOutcome] = []
     with duckdb_resource.get_connection() as connection:
 
@@ -50,23 +51,30 @@ def write_checked(
             outcomes.extend(evaluate(connection))
             checks.raise_on_blocking_failures(outcomes, first, last)
 
-        warehouse.replace_slices(connection, frames, first, last, source=source, before_commit=before_commit)
-    return outcomes
+        warehouse.limit_memory(connection)
+        written = warehouse.replace_slices(
+            connection, chunks, first, last, tables=tables, source=source, before_commit=before_commit
+        )
+    return outcomes, written
 
 
 def _results(
-    frames: Frames, outcomes: Sequence[checks.CheckOutcome], first: date, last: date, extra: Mapping[str, Any]
+    written: Mapping[str, int],
+    outcomes: Sequence[checks.CheckOutcome],
+    first: date,
+    last: date,
+    extra: Mapping[str, Any],
 ) -> Iterator[dg.MaterializeResult[None]]:
-    for spec, frame in frames:
+    for table, rows in written.items():
         yield dg.MaterializeResult(
-            asset_key=spec.name,
+            asset_key=table,
             metadata={
-                "dagster/row_count": frame.height,
+                "dagster/row_count": rows,
                 "first_day": first.isoformat(),
                 "last_day": last.isoformat(),
                 **extra,
             },
-            check_results=[o.result() for o in outcomes if o.check.asset == spec.name],
+            check_results=[o.result() for o in outcomes if o.check.asset == table],
         )
 
 
@@ -86,31 +94,39 @@ def _spec(table: warehouse.TableSpec, upstream: str) -> dg.AssetSpec:
 
 @dataclass(frozen=True)
 class _Step:
-    """What a table step writes, how it checks the written rows, and the metadata of each table."""
+    """What a table step writes (``chunks``, produced lazily), how it checks the written rows, and the
+    metadata of each table (known once the chunks were produced)."""
 
-    frames: Frames
+    tables: Sequence[warehouse.TableSpec]
+    chunks: Iterable[warehouse.Chunk]
     source: str
     evaluate: Callable[[DuckDBPyConnection], list[checks.CheckOutcome]]
-    metadata: Mapping[str, Any]
+    metadata: Callable[[], Mapping[str, Any]]
 
 
 def _adherence_step(store: RawStore, first: date, last: date) -> _Step:
     load = load_adherence(store, first, last)
     return _Step(
-        load.frames,
+        load.tables,
+        load.chunks(),
         load.source,
         lambda connection: checks.adherence_outcomes(connection, load.checks, first, last),
-        {"raw_files": dg.MetadataValue.json(list(load.raw_files)), "source": load.source},
+        lambda: {
+            "raw_files": dg.MetadataValue.json(list(load.raw_files)),
+            "source": load.source,
+            "exception_continuations_joined": load.joined_continuations,
+        },
     )
 
 
 def _user_details_step(store: RawStore, first: date, last: date) -> _Step:
     load = load_user_details(store, first, last)
     return _Step(
-        load.frames,
+        load.tables,
+        load.chunks(),
         load.source,
         lambda connection: checks.user_details_outcomes(connection, load.checks, first, last),
-        {
+        lambda: {
             "raw_files": len(load.raw_files),
             "source": load.source,
             "raw_records": dg.MetadataValue.json(load.raw_records),
@@ -145,8 +161,10 @@ def _table_step(
         first, last = partition_days(context)
         with pipeline_errors_fail_the_step():
             step = prepare(raw_store.store(), first, last)
-            outcomes = write_checked(duckdb, step.frames, first, last, step.source, step.evaluate)
-        yield from _results(step.frames, outcomes, first, last, step.metadata)
+            outcomes, written = write_checked(
+                duckdb, step.tables, step.chunks, first, last, step.source, step.evaluate
+            )
+        yield from _results(written, outcomes, first, last, step.metadata())
 
     return _tables
 
