@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -60,4 +61,23 @@ def remove_stale_temporaries(directory: Path, older_than_seconds: float = 3600.0
                 if candidate.stat().st_mtime < cutoff:
                     candidate.unlink()
                     removed += 1
+    return removed
+
+
+def remove_stale_work_directories(
+    directory: Path, prefix: str, older_than_seconds: float = 6 * 3600.0
+) -> int:
+    """Delete the ``<prefix>*`` working directories that killed processes left in ``directory`` (a clean exit
+    removes its own). Only those where nothing changed for ``older_than_seconds``: a live process may own
+    a fresh one. Returns how many were removed."""
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    cutoff = time.time() - older_than_seconds
+    for candidate in directory.glob(f"{prefix}*"):
+        with contextlib.suppress(OSError):
+            touched = [candidate.stat().st_mtime, *(item.stat().st_mtime for item in candidate.rglob("*"))]
+            if candidate.is_dir() and max(touched) < cutoff:
+                shutil.rmtree(candidate)
+                removed += 1
     return removed

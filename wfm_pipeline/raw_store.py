@@ -6,6 +6,7 @@ Layout under ``$WFM_DATA_DIR``::
     raw/aggregates/<first>_<last>_<mu>.json          user aggregates sample for the occupancy check
     raw/manifests/<kind>/<YYYY-MM-DD>.json           which files cover that day + organization snapshot
     quarantine/<kind>/<file>.json                    raw files that failed to parse or verify
+    scratch/scratch-*/                               a table step's private DuckDB (spills), removed after
 
 A manifest is replaced (atomically) each time the raw-files asset runs for the day, so a day is always
 loaded from the files of the latest successful download.

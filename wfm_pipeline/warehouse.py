@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from wfm_pipeline.errors import PipelineError
+from wfm_pipeline.fileio import remove_stale_work_directories
 from wfm_pipeline.transforms import (
     ADHERENCE_DAILY_SCHEMA,
     ADHERENCE_EXCEPTIONS_SCHEMA,
@@ -236,6 +237,11 @@ def limit_memory(connection: duckdb.DuckDBPyConnection, memory_limit: str = MEMO
     connection.execute("SET memory_limit = ?", [memory_limit])
 
 
+# Working directories of a table step (a clean exit removes them; a kill leaves them for the next step).
+_SCRATCH_PREFIX = "scratch-"
+_CHUNK_PREFIX = "chunk-"
+
+
 @dataclass(frozen=True)
 class Scratch:
     """Bounded working space of a table step: private DuckDB files under ``directory`` (spilling past
@@ -249,7 +255,8 @@ class Scratch:
     def database(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A private DuckDB file database; it and its spill files are deleted when the block ends."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.directory, prefix="scratch-") as folder:
+        remove_stale_work_directories(self.directory, _SCRATCH_PREFIX)  # left by killed steps
+        with tempfile.TemporaryDirectory(dir=self.directory, prefix=_SCRATCH_PREFIX) as folder:
             config = {**CONNECTION_DEFAULTS, "temp_directory": str(Path(folder) / "spill")}
             with duckdb.connect(str(Path(folder) / "scratch.duckdb"), config=config) as connection:
                 limit_memory(connection, self.memory_limit)
@@ -371,7 +378,8 @@ def _insert_chunk(
     if not folder.is_absolute():  # an in-memory database's default (".tmp" in the working directory)
         folder = Path(tempfile.gettempdir())
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix="chunk-") as chunk_dir:
+    remove_stale_work_directories(folder, _CHUNK_PREFIX)  # left by steps killed mid-chunk
+    with tempfile.TemporaryDirectory(dir=folder, prefix=_CHUNK_PREFIX) as chunk_dir:
         path = Path(chunk_dir) / f"{spec.name}.parquet"
         frame.write_parquet(path, compression="uncompressed")
         connection.execute(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -234,3 +236,21 @@ def test_process_killed_after_some_chunks_were_inserted_leaves_slice_intact(data
     assert done.returncode == -9, done.stderr
     assert "rows in the transaction: 3" in done.stdout
     assert_frame_equal(table(database), before)
+
+
+def test_a_table_steps_scratch_left_by_a_kill_is_removed_once_stale_and_a_fresh_one_is_kept(
+    tmp_path: Path,
+) -> None:
+    scratch = warehouse.Scratch(tmp_path / "scratch")
+    stale, fresh = tmp_path / "scratch" / "scratch-killed", tmp_path / "scratch" / "scratch-live"
+    for folder in (stale, fresh):
+        (folder / "spill").mkdir(parents=True)
+        (folder / "scratch.duckdb").write_bytes(b"x")
+    old = time.time() - 7 * 3600
+    for item in (stale, stale / "spill", stale / "scratch.duckdb", fresh, fresh / "spill"):
+        os.utime(item, (old, old))  # the live one's database file was still written a moment ago
+    with scratch.database() as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+    assert not stale.exists()
+    assert fresh.exists()  # another step may be using it
+    assert sorted(path.name for path in (tmp_path / "scratch").iterdir()) == ["scratch-live"]
