@@ -151,9 +151,18 @@ def test_error_raised_between_delete_and_insert_leaves_slice_intact(database: Pa
     assert_frame_equal(table(database), before)
 
 
+def killed(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (it SIGKILLs itself mid-write) in a fresh interpreter; it must have died by the kill."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -9, done.stderr
+    return done
+
+
 def test_process_killed_between_delete_and_insert_leaves_slice_intact(database: Path) -> None:
     before = table(database)
-    script = textwrap.dedent(
+    killed(
         f"""
         import os, signal, duckdb
         from wfm_pipeline import warehouse
@@ -164,8 +173,6 @@ def test_process_killed_between_delete_and_insert_leaves_slice_intact(database: 
                                  after_delete=lambda: os.kill(os.getpid(), signal.SIGKILL))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == -9, done.stderr
     assert_frame_equal(table(database), before)
 
 
@@ -215,7 +222,7 @@ def test_an_error_after_some_chunks_were_inserted_rolls_them_back(database: Path
 def test_process_killed_after_some_chunks_were_inserted_leaves_slice_intact(database: Path) -> None:
     """SIGKILL once 3 chunks are in the transaction (visible to it: printed), before the 4th."""
     before = table(database)
-    script = textwrap.dedent(
+    done = killed(
         f"""
         import os, signal, duckdb
         from wfm_pipeline import warehouse
@@ -232,8 +239,6 @@ def test_process_killed_after_some_chunks_were_inserted_leaves_slice_intact(data
         warehouse.replace_slices(con, chunks(), D2, D2, tables=[warehouse.ADHERENCE_DAILY], source="sandbox")
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == -9, done.stderr
     assert "rows in the transaction: 3" in done.stdout
     assert_frame_equal(table(database), before)
 
