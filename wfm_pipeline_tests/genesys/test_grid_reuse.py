@@ -87,19 +87,24 @@ def _at(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-def test_a_window_submitted_before_its_day_ended_is_submitted_again_for_that_day(tmp_path: Path) -> None:
-    fake = FakeGenesys()
-    clock = WallClock(_at(WEDNESDAY, 12))  # Wednesday is still running: its window is provisional
+def _fake_client(tmp_path: Path, fake: FakeGenesys, clock: WallClock) -> GenesysClient:
+    """A client of ``fake`` (no network, no waiting) whose wall clock is ``clock``."""
     settings = ClientSettings.for_sandbox("http://genesys.test", poll_initial_seconds=0.01)
-    out = tmp_path / "out"
-    request = AdherenceExportRequest([UTC_UNIT], WEDNESDAY, WEDNESDAY + timedelta(days=1))
-    with GenesysClient(
+    return GenesysClient(
         settings,
         tmp_path / "state",
         transport=httpx.MockTransport(fake),
         sleep=lambda _: None,
         wall_clock=clock,
-    ) as client:
+    )
+
+
+def test_a_window_submitted_before_its_day_ended_is_submitted_again_for_that_day(tmp_path: Path) -> None:
+    fake = FakeGenesys()
+    clock = WallClock(_at(WEDNESDAY, 12))  # Wednesday is still running: its window is provisional
+    out = tmp_path / "out"
+    request = AdherenceExportRequest([UTC_UNIT], WEDNESDAY, WEDNESDAY + timedelta(days=1))
+    with _fake_client(tmp_path, fake, clock) as client:
         first = client.run_export(request, out)
         clock.set(_at(WEDNESDAY, 13))  # an hour later, Wednesday still incomplete in what was fetched
         second = client.run_export(request, out)
@@ -121,15 +126,8 @@ def test_a_window_submitted_before_its_day_ended_is_submitted_again_for_that_day
 
 def test_windows_starting_at_or_after_now_are_not_submitted(tmp_path: Path) -> None:
     fake = FakeGenesys()
-    settings = ClientSettings.for_sandbox("http://genesys.test", poll_initial_seconds=0.01)
     request = AdherenceExportRequest([UTC_UNIT], WEDNESDAY, WEDNESDAY + timedelta(days=14))
-    with GenesysClient(
-        settings,
-        tmp_path / "state",
-        transport=httpx.MockTransport(fake),
-        sleep=lambda _: None,
-        wall_clock=WallClock(_at(WEDNESDAY, 12)),
-    ) as client:
+    with _fake_client(tmp_path, fake, WallClock(_at(WEDNESDAY, 12))) as client:
         result = client.run_export(request, tmp_path / "out")
     assert [job.window_days[0] for job in result.jobs] == [date(2024, 3, 4)]
     assert [(gap.start, gap.end) for gap in result.left_out] == [

@@ -123,13 +123,18 @@ def test_bad_frame_after_delete_rolls_back_every_table(database: Path) -> None:
     assert_frame_equal(table(database), before)
 
 
-def test_rows_outside_the_slice_are_refused(database: Path) -> None:
+def assert_refused(
+    database: Path, chunk: warehouse.Chunk, tables: list[warehouse.TableSpec], match: str
+) -> None:
+    """Writing ``chunk`` into the D2 slice of ``tables`` fails with ``match``, leaving the table as it was."""
     before = table(database)
-    with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="outside the slice"):
-        warehouse.replace_slices(
-            con, [(ADHERENCE_DAILY, daily(D3, 1.0))], D2, D2, tables=[ADHERENCE_DAILY], source="sandbox"
-        )
+    with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match=match):
+        warehouse.replace_slices(con, [chunk], D2, D2, tables=tables, source="sandbox")
     assert_frame_equal(table(database), before)
+
+
+def test_rows_outside_the_slice_are_refused(database: Path) -> None:
+    assert_refused(database, (ADHERENCE_DAILY, daily(D3, 1.0)), [ADHERENCE_DAILY], "outside the slice")
 
 
 def test_error_raised_between_delete_and_insert_leaves_slice_intact(database: Path) -> None:
@@ -199,12 +204,9 @@ def test_a_slice_written_in_many_chunks_equals_it_written_in_one(database: Path)
 
 
 def test_a_chunk_of_a_table_whose_slice_was_not_deleted_is_refused(database: Path) -> None:
-    before = table(database)
-    with duckdb.connect(str(database)) as con, pytest.raises(SliceWriteError, match="not one of the tables"):
-        warehouse.replace_slices(
-            con, [(ADHERENCE_DAILY, daily(D2, 5.0))], D2, D2, tables=[ADHERENCE_EXCEPTIONS], source="sandbox"
-        )
-    assert_frame_equal(table(database), before)
+    assert_refused(
+        database, (ADHERENCE_DAILY, daily(D2, 5.0)), [ADHERENCE_EXCEPTIONS], "not one of the tables"
+    )
 
 
 def test_an_error_after_some_chunks_were_inserted_rolls_them_back(database: Path) -> None:
