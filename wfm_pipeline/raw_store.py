@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.fileio import atomic_write_bytes
-from wfm_pipeline.genesys import sidecar_path
+from wfm_pipeline.genesys import complete_file, sidecar_path
 from wfm_pipeline.transforms import ManagementUnitInfo, RawRecordError, UnknownValueError
 
 if TYPE_CHECKING:  # only for annotations: the raw store needs no client at run time
@@ -253,6 +253,14 @@ class RawStore:
                 path, f"listed by the {kind} manifest but missing: re-materialize {kind}_raw_files"
             ) from exc
         if hashlib.sha256(data).hexdigest() != entry.sha256:
+            if complete_file(path) is not None:
+                # Complete and matching its own sidecar: a later download of the file's job replaced it
+                # (another run's manifest may list it), so it is kept where it is, not quarantined.
+                raise RawFileError(
+                    path,
+                    f"replaced by a later download after this manifest was written: re-materialize "
+                    f"{kind}_raw_files for these days",
+                )
             raise RawFileError(path, "sha256 differs from the manifest", self.quarantine(path, kind))
         return data
 

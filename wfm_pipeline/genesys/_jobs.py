@@ -102,7 +102,7 @@ class ExportJobs:
     ) -> JobResult:
         plan, job = started.popleft()
         try:
-            job, files = self._complete(job, plan.complete_until, dest_dir)
+            job, files = self._complete(job, plan, dest_dir)
         finally:
             held.discard(job.key)
             self.budget.release_job_slot(job.key)
@@ -164,18 +164,34 @@ class ExportJobs:
             download_urls=status.download_urls,
         )
 
-    def _resubmit(self, job: ExportJob, complete_until: datetime | None, reason: str) -> ExportJob:
-        logger.warning("%s job %s %s; submitting it again", job.kind, job.job_id, reason)
+    def _resubmit(self, job: ExportJob, plan: PlannedJob, dest_dir: Path, reason: str) -> ExportJob:
         with self._lock(job.key):  # our slot for this key is still held (see run)
             known = self.registry.get(job.key)
-            if known is not None and not known.finished and known.job_id != job.job_id:
-                # Another process already resubmitted it: follow that job.
+            if known is not None and self._taken_over(known, job, plan, dest_dir):
+                logger.info(
+                    "%s job %s %s; another process moved it on: using job %s",
+                    job.kind,
+                    job.job_id,
+                    reason,
+                    known.job_id,
+                )
                 return replace(job, job_id=known.job_id, status=known.status, download_urls=())
-            return self._submit(job, complete_until)
+            logger.warning("%s job %s %s; submitting it again", job.kind, job.job_id, reason)
+            return self._submit(job, plan.complete_until)
+
+    def _taken_over(self, known: RegisteredJob, job: ExportJob, plan: PlannedJob, dest_dir: Path) -> bool:
+        """Whether another process moved this request on while we waited, so that following it beats a new
+        submission: it downloaded a job of it into ``dest_dir`` (it deletes the job after, so our next poll
+        sees 404), or it resubmitted it and that job still runs; either way one that can serve ``plan``."""
+        if not self._resumable(known, plan):
+            return False
+        if known.status == DOWNLOADED:
+            return bool(known.files) and all(complete_file(dest_dir / name) for name in known.files)
+        return known.job_id != job.job_id
 
     # --- one job to its files -----------------------------------------------------------------------------
     def _complete(
-        self, job: ExportJob, complete_until: datetime | None, dest_dir: Path
+        self, job: ExportJob, plan: PlannedJob, dest_dir: Path
     ) -> tuple[ExportJob, list[ExportedFile]]:
         """Wait for ``job`` and download its files. A flat loop: whenever the job must run again (gone,
         results expired, another request's results) it is resubmitted (registered with the plan's
@@ -199,7 +215,7 @@ class ExportJobs:
                     self._finish(job, rerun.final_status)
                     raise rerun.give_up(job, resubmissions) from rerun
                 resubmissions += 1
-                job = self._resubmit(job, complete_until, str(rerun))
+                job = self._resubmit(job, plan, dest_dir, str(rerun))
 
     def _wait(self, kind: JobKind, job: ExportJob) -> ExportJob:
         """Poll until the job is complete, backing off. A job already complete with all its download needs
@@ -237,10 +253,12 @@ class ExportJobs:
         if job.status == DOWNLOADED:
             return self._reused(job, dest_dir)
         files = kind.download(job, dest_dir)
+        # Recorded before the DELETE: a process following the same job that then polls it (404) finds the
+        # download in the registry and uses these files instead of submitting the request again.
+        self.registry.record_download(job.key, [f.path.name for f in files])
         if kind.delete_path is not None:
             with contextlib.suppress(NotFoundError):  # already gone: the server's slot is free either way
                 self.transport.request("DELETE", api_path(kind.delete_path, job_id=job.job_id))
-        self.registry.record_download(job.key, [f.path.name for f in files])
         return files
 
     def _reused(self, job: ExportJob, dest_dir: Path) -> list[ExportedFile]:

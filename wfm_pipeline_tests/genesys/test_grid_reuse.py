@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from wfm_pipeline import wire
 from wfm_pipeline.genesys import (
     AdherenceExportRequest,
     ClientSettings,
@@ -18,7 +20,7 @@ from wfm_pipeline.genesys import (
     ManagementUnit,
     UserDetailsExportRequest,
 )
-from wfm_pipeline.genesys._files import read_sidecar
+from wfm_pipeline.genesys._files import complete_file, read_sidecar
 from wfm_pipeline.genesys._registry import JobRegistry
 from wfm_pipeline.timestamps import utc_span_of_days
 from wfm_pipeline_tests.genesys.fake_genesys import BU_ID, MU_ID, FakeGenesys
@@ -162,3 +164,56 @@ def test_a_registry_from_before_complete_until_is_migrated_and_its_rows_count_as
     again = JobRegistry(state)  # a second open (another process) finds the column in place
     assert again.get("new") is not None
     again.close()
+
+
+class FirstPollAfter(httpx.BaseTransport):
+    """Loopback HTTP that runs ``before_first_poll`` just before forwarding the first poll of a user-details
+    job: another process, sharing the state dir, finishing the same job in between."""
+
+    def __init__(self, before_first_poll: Callable[[], None]) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._before_first_poll: Callable[[], None] | None = before_first_poll
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        is_poll = (
+            path.startswith(wire.USER_DETAILS_JOBS_PATH + "/")
+            and path != wire.USER_DETAILS_AVAILABILITY_PATH
+            and not path.endswith("/results")
+        )
+        if request.method == "GET" and is_poll and self._before_first_poll is not None:
+            run, self._before_first_poll = self._before_first_poll, None
+            run()
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_job_another_process_downloaded_and_deleted_meanwhile_is_used_not_submitted_again(
+    sandbox_admin: SandboxAdmin, tmp_path: Path
+) -> None:
+    # Seen in CI: concurrent runs of days in one grid cell. The leader downloads the job and deletes it on
+    # the server; the follower, which resumed the job before that, polls it (404). Submitting it again
+    # rewrote the leader's pages (a new job id in their cursors) under a manifest written for the old bytes.
+    settings = sandbox_admin.settings(user_details_page_size=5)  # several pages: cursors carry the job id
+    state, out = tmp_path / "state", tmp_path / "user_details"
+    zones = {unit["timeZone"] for unit in sandbox_admin.org()["managementUnits"]}
+    request = UserDetailsExportRequest(*utc_span_of_days(zones, FIRST, FIRST))
+    leader_results = []
+
+    def leader_finishes_the_job() -> None:
+        with GenesysClient(settings, state) as leader:
+            leader_results.append(leader.run_export(request, out))
+
+    with GenesysClient(settings, state, transport=FirstPollAfter(leader_finishes_the_job)) as follower:
+        followed = follower.run_export(request, out)
+    (leader,) = leader_results
+    jobs = len(followed.jobs)  # the grid cells the day's UTC span meets
+    assert (leader.metrics.jobs_submitted, leader.metrics.jobs_resumed) == (0, jobs)
+    assert followed.metrics.jobs_submitted == jobs  # its own first submissions, none a second time
+    assert _submitted(sandbox_admin) == jobs
+    assert len(followed.files) > 1
+    assert [(f.path, f.sha256) for f in followed.files] == [(f.path, f.sha256) for f in leader.files]
+    for file in followed.files:
+        assert complete_file(file.path) == file  # the leader's bytes, still what its sidecar says

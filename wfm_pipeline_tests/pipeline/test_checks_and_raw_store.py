@@ -16,6 +16,7 @@ import pytest
 
 from wfm_pipeline import quality, warehouse
 from wfm_pipeline.defs import checks
+from wfm_pipeline.genesys._files import write_export_file
 from wfm_pipeline.loaders import load_user_details
 from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS, DayManifest, RawFileEntry, RawFileError, RawStore
 from wfm_pipeline.transforms import (
@@ -185,6 +186,19 @@ def test_raw_store_quarantines_files_that_do_not_verify(tmp_path: Path) -> None:
     assert caught.value.quarantined_to.exists() and not path.exists()
     with pytest.raises(RawFileError, match="missing"):
         store.load_bytes(good, ADHERENCE)
+
+
+def test_a_raw_file_replaced_by_a_later_complete_download_is_refused_but_kept(tmp_path: Path) -> None:
+    store = RawStore(tmp_path)
+    path = store.files_dir(USER_DETAILS) / "page.json"
+    path.parent.mkdir(parents=True)
+    listed = write_export_file(path, b'{"userDetails": [], "cursor": "job-1"}', 0)
+    entry = RawFileEntry(store.relative(path), listed.bytes, listed.sha256, 0)
+    write_export_file(path, b'{"userDetails": [], "cursor": "job-2"}', 0)  # another run's download
+    with pytest.raises(RawFileError, match="replaced by a later download") as caught:
+        store.load_bytes(entry, USER_DETAILS)
+    assert caught.value.quarantined_to is None
+    assert path.read_bytes() == b'{"userDetails": [], "cursor": "job-2"}'  # the other run's file stays
 
 
 def test_manifests_round_trip_and_missing_days_are_named(tmp_path: Path) -> None:
