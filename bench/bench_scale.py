@@ -57,7 +57,7 @@ def run_child(sandbox_url: str, root: Path, days: int) -> dict[str, Any]:
 
     with duckdb.connect(str(workspace.database), read_only=True) as connection:
         rows = {
-            spec.name: warehouse.count_slice(connection, spec, FIRST_DAY, last) for spec in warehouse.TABLES
+            spec.name: warehouse.count_slice(connection, spec, FIRST_DAY, last) for spec in warehouse.FACTS
         }
     return {
         "wall_seconds": wall,

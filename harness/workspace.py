@@ -3,13 +3,15 @@ process against a sandbox, for the pipeline tests and the soak's reference run."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
+import polars as pl
 
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs.assets import build_assets
@@ -28,6 +30,7 @@ class Workspace:
 
     root: Path
     sandbox_url: str
+    settings_env: Mapping[str, str] = field(default_factory=dict)  # WFM_* variables besides WFM_DATA_DIR
 
     @property
     def data_dir(self) -> Path:
@@ -43,7 +46,8 @@ class Workspace:
 
     def assets(self) -> list[dg.AssetsDefinition]:
         """Every asset, built from default settings for this data directory (as definitions.py does)."""
-        return build_assets(PipelineSettings.from_env({"WFM_DATA_DIR": str(self.data_dir)})).all
+        env = {**self.settings_env, "WFM_DATA_DIR": str(self.data_dir)}
+        return build_assets(PipelineSettings.from_env(env)).all
 
     def resources(self) -> dict[str, object]:
         return {
@@ -67,6 +71,12 @@ class Workspace:
         )
 
     def table(self, spec: warehouse.TableSpec) -> list[tuple[Any, ...]]:
+        """Every row of a table, sorted, in its content columns (two loads of the same data differ only
+        in when they observed it: ``TableSpec.observed_columns``)."""
         with duckdb.connect(str(self.database), read_only=True) as con:
-            frame = warehouse.read_slice(con, spec, WAREHOUSE_MIN, WAREHOUSE_MAX)
-        return frame.rows()
+            if warehouse.SLICE_COLUMN in spec.columns:
+                frame = warehouse.read_slice(con, spec, WAREHOUSE_MIN, WAREHOUSE_MAX)
+            else:
+                frame = pl.DataFrame(con.sql(f"SELECT * FROM {spec.qualified_name}"))
+        content = frame.select(spec.content_columns)
+        return content.sort(content.columns, nulls_last=True).rows()

@@ -30,16 +30,17 @@ import polars as pl
 from wfm_pipeline import warehouse
 from wfm_pipeline.timestamps import parse_utc
 from wfm_pipeline.transforms import (
-    INTERVAL_GRAIN,
+    DAY_GRAIN,
     PRIMARY_PRESENCE,
     ROUTING_STATUS,
     ManagementUnitInfo,
+    OccupancyInterval,
     StatusRecordKind,
     segments,
 )
 
 SECONDS_TOLERANCE = 1.0  # aggregates are milliseconds; segments are whole or fractional seconds
-MetadataEntry = int | float | str | None | list[str]
+MetadataEntry = int | float | str | None | list[str] | dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,12 @@ class AdherenceCheckInputs:
 
 @dataclass(frozen=True)
 class AggregatesSample:
-    """A raw UserAggregateQueryResponse (PT30M) for a few agents of one unit, fetched with the export."""
+    """A raw UserAggregateQueryResponse for a few agents of one unit, fetched with the export."""
 
     user_ids: tuple[str, ...]
     response: Mapping[str, Any]
     management_unit_id: str
+    granularity: OccupancyInterval = OccupancyInterval.PT30M
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,8 @@ def days_covered(
     ``available_until`` (what the export could not have covered yet). A file whose job's window is unknown
     or belongs to another request covers nothing, so it cannot hide a gap."""
     merged = _merged(windows)
-    staffed = {unit.id for unit in units if unit.user_ids}
+    # the days of agents in no unit (a null unit, in the default time zone) are checked like a unit's
+    staffed: set[str | None] = {unit.id for unit in units if unit.user_ids} | {None}
     uncovered = []
     for row in days.iter_rows(named=True):
         if row["management_unit_id"] not in staffed:
@@ -173,7 +176,7 @@ def days_covered(
         low = row["day_start"]
         high = row["day_end"] if available_until is None else min(row["day_end"], available_until)
         if low < high and not any(start <= low and high <= end for start, end in merged):
-            uncovered.append(f"{row['management_unit_id']}@{row['local_date'].isoformat()}")
+            uncovered.append(f"{row['management_unit_id'] or 'no unit'}@{row['local_date'].isoformat()}")
     return Evaluation(not uncovered, {"unit_days": days.height, "uncovered": uncovered[:50]})
 
 
@@ -218,7 +221,9 @@ def day_totals_within_day_length(
                    count(*) FILTER (WHERE d.day_start IS NULL
                                     OR t.seconds > epoch(d.day_end) - epoch(d.day_start) + 1e-6),
                    max(t.seconds)
-            FROM totals t LEFT JOIN _wfm_days d USING (management_unit_id, local_date)
+            FROM totals t LEFT JOIN _wfm_days d  -- agents in no unit have a NULL unit: null-safe
+                ON t.management_unit_id IS NOT DISTINCT FROM d.management_unit_id
+                AND t.local_date = d.local_date
             """,
         )
     return Evaluation(
@@ -304,6 +309,7 @@ def raw_segment_sources(
     days: pl.DataFrame,
     open_until: datetime | None,
     scratch: warehouse.Scratch,
+    unassigned_time_zone: str | None = None,
 ) -> dict[StatusRecordKind, int]:
     """Per record kind, the raw records its segment table should show for ``days``: the segment rules
     (``segments``) applied to the records DuckDB reads from ``paths``, counted once per (user, start,
@@ -321,7 +327,7 @@ def raw_segment_sources(
             for kind in _RECORD_KINDS:
                 records = warehouse.user_bucket(connection, _raw_table(kind), kind.record_schema, bucket)
                 counts[kind] += (
-                    segments(records, membership, days, kind.columns, open_until)
+                    segments(records, membership, days, kind.columns, open_until, unassigned_time_zone)
                     .select("user_id", "status_start_time", *kind.columns)
                     .n_unique()
                 )
@@ -369,38 +375,102 @@ def occupancy_matches_aggregates(
     days: pl.DataFrame,
     available_until: datetime | None,
 ) -> Evaluation:
-    """Compare PT30M rows with aggregates for the sampled agents.
+    """Compare the interval rows with aggregates for the sampled agents, at the sample's granularity.
 
-    Intervals ending after ``available_until`` are skipped (the two APIs may be at different points)."""
-    table: dict[tuple[str, datetime], dict[str, Any]] = {
-        (row["user_id"], row["interval_start"]): row
-        for row in occupancy.filter(pl.col("grain") == INTERVAL_GRAIN).iter_rows(named=True)
+    Intervals ending after ``available_until`` are skipped (the two APIs may be at different points), and
+    so are samples fetched at another granularity than the rows were loaded at (counted)."""
+    grains = set(occupancy.filter(pl.col("grain") != DAY_GRAIN)["grain"].unique().to_list())
+    table: dict[tuple[str, str, datetime], dict[str, Any]] = {
+        (row["grain"], row["user_id"], row["interval_start"]): row
+        for row in occupancy.filter(pl.col("grain") != DAY_GRAIN).iter_rows(named=True)
     }
-    compared = mismatched = 0
+    compared = mismatched = other_granularity = 0
     examples: list[str] = []
     for sample in samples:
+        if grains and sample.granularity.value not in grains:
+            other_granularity += 1
+            continue
+        grain, length = sample.granularity.value, timedelta(seconds=sample.granularity.seconds)
         unit_days = days.filter(pl.col("management_unit_id") == sample.management_unit_id)
         spans = list(zip(unit_days["day_start"], unit_days["day_end"], strict=True))
         api = aggregate_seconds(sample.response)
-        starts = {start for (user, start) in (*api, *table) if user in sample.user_ids}
+        ours = {(user, start) for (g, user, start) in table if g == grain}
+        starts = {start for (user, start) in (*api, *ours) if user in sample.user_ids}
         for start in sorted(starts):
             if not any(low <= start < high for low, high in spans):
                 continue
-            if available_until is not None and start + timedelta(minutes=30) > available_until:
+            if available_until is not None and start + length > available_until:
                 continue
             for user_id in sample.user_ids:
                 compared += 1
-                diffs = _differences(table.get((user_id, start), {}), api.get((user_id, start), {}))
+                diffs = _differences(table.get((grain, user_id, start), {}), api.get((user_id, start), {}))
                 if diffs:
                     mismatched += 1
                     if len(examples) < 10:
                         examples.append(f"{user_id}@{start.isoformat()}: {diffs}")
     return Evaluation(
-        mismatched == 0, {"intervals_compared": compared, "mismatched": mismatched, "examples": examples}
+        mismatched == 0,
+        {
+            "intervals_compared": compared,
+            "mismatched": mismatched,
+            "samples_at_another_granularity": other_granularity,
+            "examples": examples,
+        },
     )
 
 
 # --- the checks of each table step, on the slice just written ------------------------------------------
+# --- relations and membership ---------------------------------------------------------------------
+def _reference_match(connection: duckdb.DuckDBPyConnection, reference: warehouse.Reference) -> str:
+    """SQL: a row of the dimension that ``f.<column>`` names (through the unit's business unit if scoped)."""
+    dimension = reference.dimension.sql_name(connection)
+    if not reference.within_business_unit:
+        return f"SELECT 1 FROM {dimension} d WHERE d.{reference.key} = f.{reference.column}"
+    units = warehouse.MANAGEMENT_UNITS.sql_name(connection)
+    return (
+        f"SELECT 1 FROM {dimension} d JOIN {units} m ON d.business_unit_id = m.business_unit_id "
+        f"WHERE m.management_unit_id = f.management_unit_id AND d.{reference.key} = f.{reference.column}"
+    )
+
+
+def ids_resolve_to_dimensions(
+    connection: duckdb.DuckDBPyConnection, spec: warehouse.TableSpec, first: date, last: date
+) -> Evaluation:
+    """Every non-null id of the slice (``spec.references``) names a row of its dimension: counts and up to
+    five examples of the ids that do not, per column."""
+    orphans: dict[str, int] = {}
+    examples: dict[str, list[str]] = {}
+    for reference in spec.references:
+        column = _column(spec, reference.column)
+        count, sample = _one_row(
+            connection,
+            f"SELECT count(*), array_slice(list(DISTINCT f.{column} ORDER BY f.{column}), 1, 5) "
+            f"FROM {spec.sql_name(connection)} f WHERE {warehouse.slice_condition(first, last)} "
+            f"AND f.{column} IS NOT NULL AND NOT EXISTS ({_reference_match(connection, reference)})",
+        )
+        if count:
+            orphans[reference.column] = int(count)
+            examples[reference.column] = list(sample or [])
+    metadata: dict[str, MetadataEntry] = {"orphans": orphans, "examples": examples}
+    if orphans:
+        metadata["fix"] = (
+            "materialize dimension_tables (after directory_raw_files), then this partition again"
+        )
+    return Evaluation(not orphans, metadata)
+
+
+def one_unit_per_user_day(
+    connection: duckdb.DuckDBPyConnection, spec: warehouse.TableSpec, first: date, last: date
+) -> Evaluation:
+    """No (user, local day) of the slice is under two management units (or a unit and none)."""
+    (twice,) = _one_row(
+        connection,
+        f"SELECT count(*) FROM (SELECT user_id, local_date FROM {_slice(connection, spec, first, last)} "
+        "GROUP BY user_id, local_date HAVING count(DISTINCT coalesce(management_unit_id, '')) > 1)",
+    )
+    return Evaluation(twice == 0, {"user_days_under_two_units": int(twice)})
+
+
 @dataclass(frozen=True)
 class AdherenceEvaluations:
     adherence_in_range: Evaluation

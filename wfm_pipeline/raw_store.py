@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # only for annotations: the raw store needs no client at run 
 
 ADHERENCE = "adherence"
 USER_DETAILS = "user_details"
+DIRECTORY = "directory"  # snapshots of the org's users, units, codes and presences (not per day)
 # A raw file larger than this is not read into memory: it is quarantined (a served file this large is a
 # fault; the largest real ones, a 7-day window of a few thousand agents, are tens of MiB).
 MAX_RAW_FILE_BYTES = 2 * 1024**3
@@ -110,6 +111,7 @@ class AggregatesEntry:
     management_unit_id: str
     time_zone: str
     user_ids: tuple[str, ...]
+    granularity: str = "PT30M"  # of the query; manifests written before it existed were PT30M
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class DayManifest:
     source: str = ""
     run_id: str = ""
     written_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    # User details: the zone whose local days the records of agents in no unit are cut into (the org's
+    # default time zone when the files were fetched); None in manifests written before: they are dropped.
+    unassigned_time_zone: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         payload = asdict(self)
@@ -153,6 +158,7 @@ class DayManifest:
             source=payload.get("source", ""),
             run_id=payload.get("run_id", ""),
             written_at=payload.get("written_at", ""),
+            unassigned_time_zone=payload.get("unassigned_time_zone"),
         )
 
 
@@ -189,6 +195,22 @@ class RawStore:
 
     def absolute(self, relative_path: str) -> Path:
         return self.data_dir / relative_path
+
+    # --- directory snapshots ---
+    def directory_path(self, observed_at: datetime) -> Path:
+        """Where the snapshot taken at ``observed_at`` goes; names sort by time (UTC, to the microsecond)."""
+        stamp = observed_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return self.files_dir(DIRECTORY) / f"directory_{stamp}.json"
+
+    def latest_directory(self) -> Path:
+        """The newest directory snapshot, or a ``RawFileError`` saying which asset writes one."""
+        snapshots = sorted(self.files_dir(DIRECTORY).glob("directory_*.json"))
+        if not snapshots:
+            raise RawFileError(
+                self.files_dir(DIRECTORY),
+                "no directory snapshot yet: materialize the asset directory_raw_files first",
+            )
+        return snapshots[-1]
 
     # --- manifests ---
     def write_manifest(self, manifest: DayManifest) -> Path:

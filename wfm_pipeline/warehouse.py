@@ -21,35 +21,57 @@ from typing import Any
 
 import duckdb
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.fileio import remove_stale_work_directories
+from wfm_pipeline.timestamps import days_between
 from wfm_pipeline.transforms import (
+    ACTIVITY_CODES_SCHEMA,
     ADHERENCE_DAILY_SCHEMA,
     ADHERENCE_EXCEPTIONS_SCHEMA,
+    AGENT_MANAGEMENT_UNIT_DAYS_SCHEMA,
     AGENT_OCCUPANCY_SCHEMA,
+    AGENTS_SCHEMA,
+    BUSINESS_UNITS_SCHEMA,
+    MANAGEMENT_UNITS_SCHEMA,
+    PRESENCE_DEFINITIONS_SCHEMA,
     PRESENCE_SEGMENTS_SCHEMA,
     ROUTING_STATUS_SEGMENTS_SCHEMA,
 )
+from wfm_pipeline.views import VIEWS
 
 SCHEMA = "wfm"
 SLICE_COLUMN = "local_date"
 
 
-def _sql_type(dtype: pl.DataType) -> str:
+def _sql_type(dtype: pl.DataType | DataTypeClass) -> str:
     if dtype == pl.String:
         return "VARCHAR"
     if dtype == pl.Date:
         return "DATE"
     if isinstance(dtype, pl.Datetime):
-        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+        return "TIMESTAMP WITH TIME ZONE" if dtype.time_zone else "TIMESTAMP"
     if dtype == pl.Float64:
         return "DOUBLE"
     if dtype == pl.Int64:
         return "BIGINT"
     if dtype == pl.Boolean:
         return "BOOLEAN"
+    if isinstance(dtype, pl.List):
+        return f"{_sql_type(dtype.inner)}[]"
     raise TypeError(f"no DuckDB type mapped for polars {dtype}")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A column of a table that names a row of a dimension (``dimension.key``). Activity codes are per
+    business unit: a reference ``within_business_unit`` resolves through the row's management unit."""
+
+    column: str
+    dimension: TableSpec
+    key: str
+    within_business_unit: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,15 @@ class TableSpec:
     name: str
     columns: Mapping[str, pl.DataType]
     description: str = ""
+    keys: tuple[str, ...] = ()  # what identifies a row (dimensions are merged by it)
+    # When a row was observed, not what Genesys said: differs between two loads of the same data.
+    observed_columns: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()  # every id column that must resolve to a dimension row
+
+    @property
+    def content_columns(self) -> tuple[str, ...]:
+        """The columns two loads of the same data agree on."""
+        return tuple(name for name in self.columns if name not in self.observed_columns)
 
     @property
     def qualified_name(self) -> str:
@@ -69,33 +100,121 @@ class TableSpec:
         (catalog or schema), so statements always name the catalog."""
         return f'"{_catalog(connection)}".{SCHEMA}.{self.name}'
 
+    @property
+    def sql_types(self) -> dict[str, str]:
+        """Each column's DuckDB type, in order."""
+        return {name: _sql_type(dtype) for name, dtype in self.columns.items()}
+
     def ddl(self, connection: duckdb.DuckDBPyConnection) -> str:
-        columns = ",\n  ".join(f"{name} {_sql_type(dtype)}" for name, dtype in self.columns.items())
+        columns = ",\n  ".join(f"{name} {sql_type}" for name, sql_type in self.sql_types.items())
         return f"CREATE TABLE IF NOT EXISTS {self.sql_name(connection)} (\n  {columns}\n)"
 
 
+# The dimensions: one row per object ever seen in a directory snapshot (merged by ``keys``).
+_SEEN = ("first_seen", "last_seen")
+AGENTS = TableSpec(
+    "agents",
+    AGENTS_SCHEMA,
+    "every user of the org, in every state",
+    keys=("user_id",),
+    observed_columns=_SEEN,
+)
+BUSINESS_UNITS = TableSpec(
+    "business_units",
+    BUSINESS_UNITS_SCHEMA,
+    "WFM business units",
+    keys=("business_unit_id",),
+    observed_columns=_SEEN,
+)
+MANAGEMENT_UNITS = TableSpec(
+    "management_units",
+    MANAGEMENT_UNITS_SCHEMA,
+    "WFM management units with their adherence settings",
+    keys=("management_unit_id",),
+    observed_columns=_SEEN,
+)
+ACTIVITY_CODES = TableSpec(
+    "activity_codes",
+    ACTIVITY_CODES_SCHEMA,
+    "activity codes of each business unit",
+    keys=("business_unit_id", "activity_code_id"),
+    observed_columns=_SEEN,
+)
+PRESENCE_DEFINITIONS = TableSpec(
+    "presence_definitions",
+    PRESENCE_DEFINITIONS_SCHEMA,
+    "organization presences, active and deactivated",
+    keys=("organization_presence_id",),
+    observed_columns=_SEEN,
+)
+DIMENSIONS: tuple[TableSpec, ...] = (
+    AGENTS,
+    BUSINESS_UNITS,
+    MANAGEMENT_UNITS,
+    ACTIVITY_CODES,
+    PRESENCE_DEFINITIONS,
+)
+
+_AGENT = Reference("user_id", AGENTS, "user_id")
+_UNIT = Reference("management_unit_id", MANAGEMENT_UNITS, "management_unit_id")
+_ORG_PRESENCE = Reference("organization_presence_id", PRESENCE_DEFINITIONS, "organization_presence_id")
 ADHERENCE_DAILY = TableSpec(
-    "adherence_daily", ADHERENCE_DAILY_SCHEMA, "adherence and conformance per agent per MU local day"
+    "adherence_daily",
+    ADHERENCE_DAILY_SCHEMA,
+    "adherence and conformance per agent per MU local day",
+    references=(_AGENT, _UNIT),
 )
 ADHERENCE_EXCEPTIONS = TableSpec(
-    "adherence_exceptions", ADHERENCE_EXCEPTIONS_SCHEMA, "one row per adherence exception interval"
+    "adherence_exceptions",
+    ADHERENCE_EXCEPTIONS_SCHEMA,
+    "one row per adherence exception interval",
+    references=(
+        _AGENT,
+        _UNIT,
+        Reference(
+            "scheduled_activity_code_id", ACTIVITY_CODES, "activity_code_id", within_business_unit=True
+        ),
+        Reference("actual_activity_code_id", ACTIVITY_CODES, "activity_code_id", within_business_unit=True),
+        Reference("secondary_presence_id", PRESENCE_DEFINITIONS, "organization_presence_id"),
+    ),
 )
 ROUTING_STATUS_SEGMENTS = TableSpec(
-    "routing_status_segments", ROUTING_STATUS_SEGMENTS_SCHEMA, "deduplicated routing status, clipped to days"
+    "routing_status_segments",
+    ROUTING_STATUS_SEGMENTS_SCHEMA,
+    "deduplicated routing status, clipped to days",
+    references=(_AGENT, _UNIT),
 )
 PRESENCE_SEGMENTS = TableSpec(
-    "presence_segments", PRESENCE_SEGMENTS_SCHEMA, "deduplicated primary presence, clipped to days"
+    "presence_segments",
+    PRESENCE_SEGMENTS_SCHEMA,
+    "deduplicated primary presence, clipped to days",
+    references=(_AGENT, _UNIT, _ORG_PRESENCE),
 )
 AGENT_OCCUPANCY = TableSpec(
-    "agent_occupancy", AGENT_OCCUPANCY_SCHEMA, "status seconds and occupancy per agent per 30 min and per day"
+    "agent_occupancy",
+    AGENT_OCCUPANCY_SCHEMA,
+    "status seconds and occupancy per agent per interval and per day",
+    references=(_AGENT, _UNIT),
 )
-TABLES: tuple[TableSpec, ...] = (
+# The fact tables: what Genesys reported, one slice per local day.
+FACTS: tuple[TableSpec, ...] = (
     ADHERENCE_DAILY,
     ADHERENCE_EXCEPTIONS,
     ROUTING_STATUS_SEGMENTS,
     PRESENCE_SEGMENTS,
     AGENT_OCCUPANCY,
 )
+AGENT_MANAGEMENT_UNIT_DAYS = TableSpec(
+    "agent_management_unit_days",
+    AGENT_MANAGEMENT_UNIT_DAYS_SCHEMA,
+    "who was in which management unit on each local day, as listed when the day was extracted",
+    keys=("user_id", "local_date"),
+    observed_columns=("observed_at",),
+    references=(_AGENT, _UNIT),
+)
+# Every table with a slice column (``local_date``), written by the table steps.
+SLICED: tuple[TableSpec, ...] = (*FACTS, AGENT_MANAGEMENT_UNIT_DAYS)
+TABLES: tuple[TableSpec, ...] = (*SLICED, *DIMENSIONS)
 
 
 class SliceWriteError(PipelineError):
@@ -302,6 +421,9 @@ def prepare(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{_catalog(connection)}".{SCHEMA}')
     for table in TABLES:
         connection.execute(table.ddl(connection))
+    schema = f'"{_catalog(connection)}".{SCHEMA}'
+    for view in VIEWS:
+        connection.execute(f"CREATE OR REPLACE VIEW {schema}.{view.name} AS {view.select.format(wfm=schema)}")
 
 
 def _check_frame(spec: TableSpec, frame: pl.DataFrame, first: date, last: date) -> None:
@@ -343,10 +465,10 @@ def replace_slices(
     the warehouse's (see ``claim_source``). If anything raises, or the process dies, everything is rolled
     back (DuckDB persists only committed transactions). Returns the rows inserted per table.
     """
-    prepare(connection)
     inserted = dict.fromkeys((spec.name for spec in tables), 0)
     connection.execute("BEGIN TRANSACTION")
     try:
+        prepare(connection)  # inside: a refused write leaves even a new file's schema unwritten
         claim_source(connection, source)
         for spec in tables:
             connection.execute(
@@ -367,6 +489,54 @@ def replace_slices(
             connection.execute("ROLLBACK")
         raise
     return inserted
+
+
+def merge_dimensions(
+    connection: duckdb.DuckDBPyConnection, frames: Sequence[Chunk], *, source: str
+) -> dict[str, int]:
+    """Merge one directory snapshot's rows (``first_seen`` = ``last_seen`` = its instant) into each
+    dimension, in ONE transaction: a row seen before keeps its ``first_seen`` and takes the new values; a
+    row the snapshot no longer lists stays as it was last seen (facts of old days still name it). Returns
+    the rows each table holds afterwards."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        prepare(connection)
+        claim_source(connection, source)
+        for spec, frame in frames:
+            _merge_dimension(connection, spec, frame)
+        totals = {spec.name: count_rows(connection, spec) for spec, _ in frames}
+        connection.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            connection.execute("ROLLBACK")
+        raise
+    return totals
+
+
+def _merge_dimension(connection: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pl.DataFrame) -> None:
+    if list(frame.columns) != list(spec.columns) or not spec.keys:
+        raise SliceWriteError(f"{spec.qualified_name}: frame columns {frame.columns} differ from the table's")
+    duplicated = frame.filter(frame.select(spec.keys).is_duplicated())
+    if duplicated.height:
+        raise SliceWriteError(
+            f"{spec.qualified_name}: the snapshot lists {duplicated.height} rows with the same "
+            f"{', '.join(spec.keys)} (e.g. {duplicated.row(0)}); nothing was written"
+        )
+    table, keys = spec.sql_name(connection), ", ".join(spec.keys)
+    columns = ", ".join(spec.columns)
+    with registered(connection, "_wfm_snapshot", frame):
+        connection.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _wfm_merged AS
+            SELECT n.* REPLACE (coalesce(o.first_seen, n.first_seen) AS first_seen)
+            FROM _wfm_snapshot n LEFT JOIN {table} o USING ({keys})
+            UNION ALL BY NAME
+            SELECT o.* FROM {table} o ANTI JOIN _wfm_snapshot n USING ({keys})
+            """
+        )
+    connection.execute(f"DELETE FROM {table}")
+    connection.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _wfm_merged")
+    connection.execute("DROP TABLE _wfm_merged")
 
 
 def _insert_chunk(
@@ -425,6 +595,26 @@ def slice_condition(first: date, last: date) -> str:
     """SQL for "``local_date`` in [first, last]" with date literals (see ``read_slice``)."""
     low, high = first.isoformat(), last.isoformat()  # date objects: no SQL can come in this way
     return f"{SLICE_COLUMN} BETWEEN DATE '{low}' AND DATE '{high}'"
+
+
+def rows_per_day(
+    connection: duckdb.DuckDBPyConnection, spec: TableSpec, first: date, last: date
+) -> dict[date, int]:
+    """Rows of one table per ``local_date`` in [first, last]; every day of the range is a key (0 if none)."""
+    found = connection.execute(
+        f"SELECT {SLICE_COLUMN}, count(*) FROM {spec.sql_name(connection)} "
+        f"WHERE {SLICE_COLUMN} BETWEEN ? AND ? GROUP BY 1",
+        [first, last],
+    ).fetchall()
+    counts = {day: 0 for day in days_between(first, last)}
+    counts.update({day: int(rows) for day, rows in found})
+    return counts
+
+
+def count_rows(connection: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
+    """All rows of one table."""
+    row = connection.execute(f"SELECT count(*) FROM {spec.sql_name(connection)}").fetchone()
+    return int(row[0]) if row else 0
 
 
 def count_slice(

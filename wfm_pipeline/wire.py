@@ -24,6 +24,25 @@ MANAGEMENT_UNIT_USERS_PATH: Final = "/api/v2/workforcemanagement/managementunits
 USERS_PATH: Final = "/api/v2/users"
 PRESENCE_DEFINITIONS_PATH: Final = "/api/v2/presence/definitions"
 
+# --- Directory: what the dimension tables are built from --------------------------------------------
+DIVISIONS_PATH: Final = "/api/v2/authorization/divisions"
+BUSINESS_UNIT_PATH: Final = "/api/v2/workforcemanagement/businessunits/{business_unit_id}"
+BUSINESS_UNIT_ACTIVITY_CODES_PATH: Final = (
+    "/api/v2/workforcemanagement/businessunits/{business_unit_id}/activitycodes"
+)
+DATA_RETENTION_PATH: Final = "/api/v2/analytics/dataretention/settings"
+# GET /api/v2/users?state=...: one of USER_STATES, or USER_STATE_ANY for all of them.
+USER_STATES: Final = ("active", "inactive", "deleted")
+USER_STATE_ANY: Final = "any"
+# GET .../managementunits/{id}?expand=settings adds ManagementUnit.settings (adherence thresholds among them).
+MANAGEMENT_UNIT_EXPAND_SETTINGS: Final = "settings"
+# GET .../businessunits/{id}?expand=settings adds BusinessUnitResponse.settings (timeZone, startDayOfWeek).
+BUSINESS_UNIT_EXPAND_SETTINGS: Final = "settings"
+# GET /api/v2/presence/definitions?deactivated=...: "Deactivated query can be TRUE or FALSE" (SDK); each
+# value answers only its own definitions, so listing them all takes one request with each.
+PRESENCE_DEACTIVATED_FALSE: Final = "FALSE"
+PRESENCE_DEACTIVATED_TRUE: Final = "TRUE"
+
 # --- WFM bulk historical adherence ----------------------------------------------------------------
 ADHERENCE_BULK_PATH: Final = "/api/v2/workforcemanagement/adherence/historical/bulk"
 ADHERENCE_BULK_JOB_PATH: Final = "/api/v2/workforcemanagement/adherence/historical/bulk/jobs/{job_id}"
@@ -143,6 +162,10 @@ PERMISSION_HISTORICAL_ADHERENCE_VIEW: Final = "wfm:historicalAdherence:view"
 PERMISSION_USER_DETAIL_VIEW: Final = "analytics:userDetail:view"
 PERMISSION_USER_AGGREGATE_VIEW: Final = "analytics:userAggregate:view"
 PERMISSION_WFM_AGENT_VIEW: Final = "wfm:agent:view"
+PERMISSION_MANAGEMENT_UNIT_VIEW: Final = "wfm:managementUnit:view"
+PERMISSION_ACTIVITY_CODE_VIEW: Final = "wfm:activityCode:view"
+PERMISSION_DIVISION_VIEW: Final = "authorization:division:view"
+PERMISSION_DATA_RETENTION_VIEW: Final = "analytics:dataRetention:view"
 
 # --- Sandbox defaults: the embedded default when no credentials are configured ----------------------
 SANDBOX_DEFAULT_HOST: Final = "127.0.0.1"

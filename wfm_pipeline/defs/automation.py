@@ -23,10 +23,19 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from wfm_pipeline.defs.partitions import Partitioning
 from wfm_pipeline.defs.resources import GenesysApiResource
 from wfm_pipeline.defs.settings import PipelineSettings
+from wfm_pipeline.extractors import unassigned_time_zone
 from wfm_pipeline.timestamps import utc_span_of_days
 
 JOB_NAME = "wfm_daily"
 SENSOR_NAME = "wfm_data_availability_sensor"
+# Markdown, as the UI renders it.
+SENSOR_DESCRIPTION = (
+    "Every `WFM_SENSOR_INTERVAL_SECONDS` reads `dataAvailabilityDate` and requests **one** run over the days "
+    "that need work: days of the last `WFM_SENSOR_LOOKBACK_DAYS` partitions that have ended for every "
+    "management unit and are not materialized yet, plus, once per availability date, the last "
+    "`WFM_REFRESH_DAYS` days again (late changes). Nothing while a run of the job is queued or in progress. "
+    "Older history: launch a backfill."
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,10 @@ def _run_request(run: PlannedRun) -> dg.RunRequest:
         tags={
             "dagster/asset_partition_range_start": run.first_key,
             "dagster/asset_partition_range_end": run.last_key,
+            # one tag the runs list shows whole: which local days the run loads
+            "wfm/days": run.first_key
+            if run.first_key == run.last_key
+            else f"{run.first_key}..{run.last_key}",
             "wfm/reason": run.reason,
         },
     )
@@ -125,7 +138,7 @@ def build_automation(
         job=job,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=settings.sensor_interval_seconds,
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=SENSOR_DESCRIPTION,
     )
     def sensor(
         context: dg.SensorEvaluationContext, genesys: GenesysApiResource
@@ -136,8 +149,10 @@ def build_automation(
         with genesys.client() as client:
             available_until = client.data_availability_date()
             zones = sorted({unit.time_zone for unit in client.management_units()})
-        if not zones:
-            return dg.SkipReason("the organization has no management units")
+            if not zones:
+                return dg.SkipReason("the organization has no management units")
+            # agents in no unit have their days in this zone: a day is done when theirs has ended too
+            zones.append(unassigned_time_zone(client, settings.default_time_zone))
         run, last_refresh_on = plan_run(
             partitioning.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance),
             zones,

@@ -18,6 +18,12 @@ Variables (default in brackets):
 - WFM_OCCUPANCY_SAMPLE_AGENTS [2]: agents per unit compared with the aggregates API
 - WFM_STEP_EXECUTOR [multiprocess]: how a run executes its steps: multiprocess, forkserver or in_process
   (``defs/executors.py``)
+- WFM_OCCUPANCY_INTERVAL [PT30M]: the interval rows of ``agent_occupancy``: PT15M, PT30M or PT60M
+- WFM_ASSET_OWNERS [team:wfm-pipeline]: owners of every asset (comma-separated e-mails or team:<name>)
+- WFM_FRESHNESS_DEADLINE_CRON [0 12 * * *]: when (UTC) the previous day's partition of every fact table
+  should be materialized; a freshness check per table warns after it
+- WFM_DEFAULT_TIME_ZONE [the business units' zone, else UTC]: the IANA zone whose local days the presence,
+  routing and occupancy of agents in no management unit are cut into (``management_unit_id`` NULL)
 
 The DuckDB file is NOT called ``wfm.duckdb``: a catalog named like the schema ``wfm`` makes ``wfm.<table>``
 ambiguous in every query ("Ambiguous reference to catalog or schema").
@@ -30,10 +36,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# not in dagster's top level; the same check Dagster applies to a schedule's cron string
+from dagster._utils.schedules import is_valid_cron_string
 
 from wfm_pipeline.defs.executors import STEP_EXECUTORS
 from wfm_pipeline.errors import PipelineError
 from wfm_pipeline.genesys import GENESYS_ENV_PREFIX, ConfigurationError, sandbox_url_from_env, uses_sandbox
+from wfm_pipeline.transforms import OccupancyInterval
 
 
 class PipelineConfigError(PipelineError, ValueError):
@@ -82,6 +93,42 @@ def _choice_env(environ: Mapping[str, str], name: str, choices: tuple[str, ...],
     return value
 
 
+def _time_zone_env(environ: Mapping[str, str], name: str) -> str | None:
+    value = _env(environ, name)
+    if not value:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PipelineConfigError(
+            f"{name}={value!r} is not an IANA time zone (e.g. America/Chicago, Europe/London, UTC)"
+        ) from exc
+    return value
+
+
+def _owners_env(environ: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = _env(environ, name)
+    if not raw:
+        return default
+    owners = tuple(owner.strip() for owner in raw.split(",") if owner.strip())
+    wrong = [owner for owner in owners if not (owner.startswith("team:") or "@" in owner)]
+    if wrong or not owners:
+        raise PipelineConfigError(
+            f"{name}={raw!r}: each owner is an e-mail address or team:<name> (Dagster's owners), "
+            f"comma-separated; not {', '.join(wrong) or 'empty'}"
+        )
+    return owners
+
+
+def _cron_env(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = _env(environ, name) or default
+    if not is_valid_cron_string(value):
+        raise PipelineConfigError(
+            f"{name}={value!r} is not a cron schedule (e.g. '0 12 * * *': 12:00 UTC daily)"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     data_dir: Path
@@ -94,6 +141,10 @@ class PipelineSettings:
     sensor_interval_seconds: int
     occupancy_sample_agents: int
     step_executor: str  # a key of ``defs.executors.STEP_EXECUTORS``
+    occupancy_interval: OccupancyInterval
+    asset_owners: tuple[str, ...]
+    freshness_deadline_cron: str
+    default_time_zone: str | None  # None: the org's (its business units' zone when they agree, else UTC)
     # Which API: the sandbox's URL, or the names of the GENESYSCLOUD_* variables that are set (never values).
     genesys: GenesysEnvironment
 
@@ -139,5 +190,13 @@ class PipelineSettings:
             sensor_interval_seconds=_int_env(env, "WFM_SENSOR_INTERVAL_SECONDS", 300, 5),
             occupancy_sample_agents=_int_env(env, "WFM_OCCUPANCY_SAMPLE_AGENTS", 2, 0),
             step_executor=_choice_env(env, "WFM_STEP_EXECUTOR", tuple(STEP_EXECUTORS), "multiprocess"),
+            occupancy_interval=OccupancyInterval(
+                _choice_env(
+                    env, "WFM_OCCUPANCY_INTERVAL", tuple(OccupancyInterval), OccupancyInterval.PT30M.value
+                )
+            ),
+            default_time_zone=_time_zone_env(env, "WFM_DEFAULT_TIME_ZONE"),
+            asset_owners=_owners_env(env, "WFM_ASSET_OWNERS", ("team:wfm-pipeline",)),
+            freshness_deadline_cron=_cron_env(env, "WFM_FRESHNESS_DEADLINE_CRON", "0 12 * * *"),
             genesys=genesys,
         )

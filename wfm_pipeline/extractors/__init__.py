@@ -6,7 +6,22 @@ kind, snapshots the organization, and records which files serve which day. The m
 """
 
 from wfm_pipeline.extractors._adherence import extract_adherence
-from wfm_pipeline.extractors._common import Extraction, NoManagementUnitsError
-from wfm_pipeline.extractors._user_details import extract_user_details
+from wfm_pipeline.extractors._common import BeyondRetentionError, Extraction, NoManagementUnitsError
+from wfm_pipeline.extractors._directory import DirectorySnapshot, extract_directory
+from wfm_pipeline.extractors._user_details import (
+    AggregatesSampling,
+    extract_user_details,
+    unassigned_time_zone,
+)
 
-__all__ = ["Extraction", "NoManagementUnitsError", "extract_adherence", "extract_user_details"]
+__all__ = [
+    "AggregatesSampling",
+    "BeyondRetentionError",
+    "DirectorySnapshot",
+    "Extraction",
+    "NoManagementUnitsError",
+    "extract_adherence",
+    "extract_directory",
+    "extract_user_details",
+    "unassigned_time_zone",
+]

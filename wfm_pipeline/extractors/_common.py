@@ -13,6 +13,7 @@ from wfm_pipeline.genesys import (
     JobResult,
     LeftOut,
     ManagementUnit,
+    PermissionDeniedError,
     RequestMetrics,
 )
 from wfm_pipeline.raw_store import AggregatesEntry, DayManifest, RawFileEntry, RawStore, entries_for
@@ -22,6 +23,29 @@ from wfm_pipeline.transforms import ManagementUnitInfo
 
 class NoManagementUnitsError(PipelineError):
     """The organization has no WFM management unit: there is nothing to export."""
+
+
+class BeyondRetentionError(PipelineError):
+    """Days of the run are older than the org keeps analytics data: Genesys would return nothing for
+    them, and an empty day would look like a day without work."""
+
+
+def refuse_days_beyond_retention(client: GenesysClient, first: date, today: date) -> int | None:
+    """The org's analytics retention in days, after checking that ``first`` is within it (else
+    ``BeyondRetentionError`` naming the oldest day it keeps). None, and no check, when the credentials may
+    not read it (``analytics:dataRetention:view``)."""
+    try:
+        retention_days = client.data_retention_days()
+    except PermissionDeniedError:
+        return None
+    oldest = today - timedelta(days=retention_days)
+    if first < oldest:
+        raise BeyondRetentionError(
+            f"{first} is older than the org's analytics data retention ({retention_days} days: the oldest "
+            f"day Genesys keeps is {oldest}); nothing was exported. Start the backfill at {oldest} or later "
+            "(WFM_PARTITIONS_START, or the partitions you select)"
+        )
+    return retention_days
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,7 @@ class ManifestContext:
     run_id: str
     data_availability_date: datetime | None = None
     aggregates: tuple[AggregatesEntry, ...] = ()
+    unassigned_time_zone: str | None = None  # user details: the local days of agents in no unit
 
 
 def _write_manifests(
@@ -142,6 +167,7 @@ def _write_manifests(
             aggregates=context.aggregates,
             source=context.source,
             run_id=context.run_id,
+            unassigned_time_zone=context.unassigned_time_zone,
         )
         written.append(store.relative(store.write_manifest(manifest)))
     return tuple(written)

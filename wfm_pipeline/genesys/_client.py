@@ -4,26 +4,45 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
 from wfm_pipeline import wire
 from wfm_pipeline.genesys._auth import TokenCache
 from wfm_pipeline.genesys._budget import SharedBudget, budget_key
+from wfm_pipeline.genesys._directory import (
+    DIVISIONS_PAGE_SIZE,
+    activity_code_of,
+    activity_codes_download_url,
+    business_unit_of,
+    checked_time_zone,
+    division_of,
+    management_unit_settings_of,
+    pages,
+    presence_definition_of,
+    retention_days_of,
+    unique_by_id,
+    user_of,
+)
 from wfm_pipeline.genesys._jobs import ExportJobs
 from wfm_pipeline.genesys._limits import DiscoveredLimits, LimitsCache, LimitsDiscovery
 from wfm_pipeline.genesys._metrics import RequestMetrics
 from wfm_pipeline.genesys._models import (
+    ActivityCode,
     AdherenceExportRequest,
+    BusinessUnit,
+    Division,
     ExportResult,
     LeftOut,
     ManagementUnit,
+    ManagementUnitSettings,
+    PresenceDefinition,
+    User,
     UserDetailsExportRequest,
 )
 from wfm_pipeline.genesys._registry import JobRegistry
@@ -39,17 +58,6 @@ def default_state_dir() -> Path:
     ``$XDG_STATE_HOME/wfm-pipeline/genesys``, else ``~/.local/state/wfm-pipeline/genesys``."""
     base = os.environ.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local" / "state")
     return Path(base) / "wfm-pipeline" / "genesys"
-
-
-def _checked_time_zone(source: ResponseBody, unit_id: str, time_zone: object) -> str:
-    """The unit's IANA zone: without it local days cannot be cut, so absence is an error, never UTC."""
-    if not isinstance(time_zone, str) or not time_zone:
-        raise source.error(f"management unit {unit_id} has no timeZone")
-    try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise source.error(f"management unit {unit_id} has timeZone {time_zone!r}, not an IANA zone") from exc
-    return time_zone
 
 
 class GenesysClient:
@@ -160,7 +168,7 @@ class GenesysClient:
                     id=unit_id,
                     name=str(entity.get("name") or ""),
                     business_unit_id=business_unit.get("id") if isinstance(business_unit, dict) else None,
-                    time_zone=_checked_time_zone(source, unit_id, time_zone),
+                    time_zone=checked_time_zone(source, unit_id, time_zone),
                 )
             )
         return units
@@ -177,6 +185,81 @@ class GenesysClient:
             return parse_utc(raw)
         except ValueError as exc:
             raise body.error(f"dataAvailabilityDate {raw!r} is not a timestamp") from exc
+
+    # --- directory (what the dimension tables are built from) ----------------------------------------------
+    def divisions(self) -> list[Division]:
+        """Every division of the org (every page of the listing)."""
+        return unique_by_id(
+            division_of(page, entity)
+            for page in self._pages(wire.DIVISIONS_PATH, DIVISIONS_PAGE_SIZE)
+            for entity in page.items("entities")
+        )
+
+    def users(self) -> list[User]:
+        """Every user in every state (active, inactive, deleted), every page of the listing."""
+        return unique_by_id(
+            user_of(page, entity)
+            for page in self._pages(wire.USERS_PATH, self.settings.users_page_size, state=wire.USER_STATE_ANY)
+            for entity in page.items("entities")
+        )
+
+    def business_units(self) -> list[BusinessUnit]:
+        """Every business unit with its settings: the listing, then each unit with ``expand=settings``
+        (the listing has no time zone)."""
+        listing = self._transport.request_json("GET", wire.BUSINESS_UNITS_PATH)
+        expand = {"expand": wire.BUSINESS_UNIT_EXPAND_SETTINGS}
+        units = []
+        for entity in listing.items("entities"):
+            path = api_path(wire.BUSINESS_UNIT_PATH, business_unit_id=listing.identifier("id", item=entity))
+            units.append(business_unit_of(self._transport.request_json("GET", path, params=expand)))
+        return units
+
+    def management_unit_settings(self, unit_ids: Sequence[str]) -> list[ManagementUnitSettings]:
+        """Each unit with ``expand=settings`` (its adherence settings), in the order given."""
+        return [
+            management_unit_settings_of(
+                self._transport.request_json(
+                    "GET",
+                    api_path(wire.MANAGEMENT_UNIT_PATH, management_unit_id=unit_id),
+                    params={"expand": wire.MANAGEMENT_UNIT_EXPAND_SETTINGS},
+                )
+            )
+            for unit_id in unit_ids
+        ]
+
+    def activity_codes(self, business_unit_id: str) -> list[ActivityCode]:
+        """The business unit's activity codes (from the download service when Genesys sends them there)."""
+        path = api_path(wire.BUSINESS_UNIT_ACTIVITY_CODES_PATH, business_unit_id=business_unit_id)
+        listing = self._transport.request_json("GET", path)
+        download_url = activity_codes_download_url(listing)
+        if download_url is not None:
+            # A presigned URL, as for job results: no Bearer may leak there, and it is not the token's budget.
+            listing = self._transport.request_json("GET", download_url, authenticated=False, budgeted=False)
+        return [activity_code_of(listing, business_unit_id, entity) for entity in listing.items("entities")]
+
+    def presence_definitions(self) -> list[PresenceDefinition]:
+        """Every presence definition, active and deactivated (each listing holds only one of the two)."""
+        definitions: list[PresenceDefinition] = []
+        for deactivated, query in (
+            (False, wire.PRESENCE_DEACTIVATED_FALSE),
+            (True, wire.PRESENCE_DEACTIVATED_TRUE),
+        ):
+            params = {"deactivated": query}
+            listing = self._transport.request_json("GET", wire.PRESENCE_DEFINITIONS_PATH, params=params)
+            definitions += [
+                presence_definition_of(listing, entity, deactivated) for entity in listing.items("entities")
+            ]
+        return unique_by_id(definitions)
+
+    def data_retention_days(self) -> int:
+        """How many days Genesys keeps the org's analytics data (``retentionDays``)."""
+        return retention_days_of(self._transport.request_json("GET", wire.DATA_RETENTION_PATH))
+
+    def _pages(self, path: str, page_size: int, **params: str) -> Iterator[ResponseBody]:
+        def fetch_page(paging: Mapping[str, int]) -> ResponseBody:
+            return self._transport.request_json("GET", path, params={**params, **paging})
+
+        return pages(fetch_page, page_size)
 
     # --- exports --------------------------------------------------------------------------------------------
     def run_export(

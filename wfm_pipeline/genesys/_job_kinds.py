@@ -241,6 +241,7 @@ def _written(
     exported = write_export_file(path, data, records, {"job_id": job.job_id, "kind": job.kind, **extra})
     transport.metrics.bytes += len(data)
     transport.metrics.records += records
+    transport.metrics.files += 1
     return exported
 
 

@@ -103,6 +103,7 @@ class ExportJobs:
         plan, job = started.popleft()
         try:
             job, files = self._complete(job, plan, dest_dir)
+            self.metrics.jobs_done += 1
         finally:
             held.discard(job.key)
             self.budget.release_job_slot(job.key)

@@ -15,6 +15,8 @@ class RequestMetrics:
     records: int = 0  # records in the files written
     jobs_submitted: int = 0
     jobs_resumed: int = 0
+    jobs_done: int = 0  # jobs whose files are on disk (downloaded now, or earlier and reused)
+    files: int = 0  # files written (a user-details page, an adherence unit's file)
 
     def snapshot(self) -> RequestMetrics:
         return RequestMetrics(**asdict(self))

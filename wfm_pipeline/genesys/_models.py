@@ -113,3 +113,71 @@ class ExportResult:
     @property
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
+
+
+# --- The org's directory (what the dimension tables are built from) -----------------------------------
+@dataclass(frozen=True)
+class Division:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    email: str | None
+    state: str  # one of wire.USER_STATES
+    division_id: str | None
+    department: str | None
+    title: str | None
+    manager_id: str | None
+
+
+@dataclass(frozen=True)
+class BusinessUnit:
+    id: str
+    name: str
+    division_id: str | None
+    time_zone: str | None  # IANA zone of the unit's settings, when served
+    start_day_of_week: str | None  # "Sunday" ... "Saturday"
+
+
+@dataclass(frozen=True)
+class ManagementUnitSettings:
+    """A management unit with its adherence settings (``ManagementUnit.settings.adherence``)."""
+
+    id: str
+    name: str
+    business_unit_id: str | None
+    time_zone: str
+    start_day_of_week: str | None
+    division_id: str | None
+    adherence_target_percent: int | None
+    adherence_exception_threshold_seconds: int | None
+    severe_alert_threshold_minutes: int | None
+    non_on_queue_activities_equivalent: bool | None
+    track_on_queue_activity: bool | None
+
+
+@dataclass(frozen=True)
+class ActivityCode:
+    business_unit_id: str
+    id: str  # not always a UUID: the default codes of a unit have ids such as "0"
+    name: str
+    category: str  # one of wire.ACTIVITY_CATEGORIES
+    active: bool | None
+    default_code: bool | None
+    length_in_minutes: int | None
+    counts_as_paid_time: bool | None
+    counts_as_work_time: bool | None
+    secondary_presence_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PresenceDefinition:
+    id: str
+    name: str  # the en_US label, else the definition's name
+    system_presence: str  # one of wire.WFM_SYSTEM_PRESENCES
+    type: str | None  # "System" or "User"
+    deactivated: bool

@@ -114,6 +114,8 @@ class ClientSettings:
     # week so far (at most 7 days, 2 cells when its day straddles a Monday 00:00 UTC). See genesys/README.md.
     user_details_cell: timedelta = timedelta(days=7)
     user_details_page_size: int = 100
+    # GET /api/v2/users pages (the directory): 500 is the largest page Genesys serves (its default is 25).
+    users_page_size: int = 500
     # Registered jobs older than this are not resumed: a retry within hours resumes the job it submitted,
     # a re-materialization a day later submits a fresh one (its data may have changed since).
     job_resume_max_age: timedelta = timedelta(hours=6)

@@ -7,6 +7,14 @@ manifest carries the organization snapshot). Its errors are ``wfm_pipeline.raw_s
 """
 
 from wfm_pipeline.loaders._adherence import AdherenceLoad, load_adherence
+from wfm_pipeline.loaders._directory import DirectoryLoad, load_directory
 from wfm_pipeline.loaders._user_details import UserDetailsLoad, load_user_details
 
-__all__ = ["AdherenceLoad", "UserDetailsLoad", "load_adherence", "load_user_details"]
+__all__ = [
+    "AdherenceLoad",
+    "DirectoryLoad",
+    "UserDetailsLoad",
+    "load_adherence",
+    "load_directory",
+    "load_user_details",
+]

@@ -25,16 +25,23 @@ from wfm_pipeline.timestamps import days_between, parse_utc
 from wfm_pipeline.transforms import (
     PRIMARY_PRESENCE,
     ROUTING_STATUS,
+    OccupancyInterval,
     StatusRecordKind,
     agent_occupancy,
     day_frame,
+    membership_days,
     membership_frame,
     record_counts,
     segments,
     status_records_from_json,
 )
 
-TABLES = (warehouse.ROUTING_STATUS_SEGMENTS, warehouse.PRESENCE_SEGMENTS, warehouse.AGENT_OCCUPANCY)
+TABLES = (
+    warehouse.ROUTING_STATUS_SEGMENTS,
+    warehouse.PRESENCE_SEGMENTS,
+    warehouse.AGENT_OCCUPANCY,
+    warehouse.AGENT_MANAGEMENT_UNIT_DAYS,
+)
 _KINDS = (ROUTING_STATUS, PRIMARY_PRESENCE)  # the order status_records_from_json returns them in
 _SEGMENT_TABLE = {
     ROUTING_STATUS: warehouse.ROUTING_STATUS_SEGMENTS,
@@ -49,16 +56,16 @@ class _Group:
     """Days whose manifests list the same files, loaded together."""
 
     manifest: DayManifest
-    days: pl.DataFrame  # day_frame rows of the group's (unit, local day)s
+    days: pl.DataFrame  # day_frame rows of the group's (unit, local day)s, agents in no unit included
     membership: pl.DataFrame
     open_until: datetime | None
 
     @classmethod
     def of(cls, days: Sequence[date], manifest: DayManifest) -> _Group:
-        units = manifest.management_units
+        units, unassigned = manifest.management_units, manifest.unassigned_time_zone
         return cls(
             manifest,
-            day_frame(units, min(days), max(days)).filter(pl.col("local_date").is_in(days)),
+            day_frame(units, min(days), max(days), unassigned).filter(pl.col("local_date").is_in(days)),
             membership_frame(units),
             parse_utc(manifest.data_availability_date) if manifest.data_availability_date else None,
         )
@@ -81,7 +88,12 @@ def _aggregates(store: RawStore, manifest: DayManifest) -> Iterator[AggregatesSa
     for sample in manifest.aggregates:
         response = store.load_aggregates(sample.path)
         if response is not None:  # a sample that is gone skips the comparison, it does not fail it
-            yield AggregatesSample(sample.user_ids, response, sample.management_unit_id)
+            yield AggregatesSample(
+                sample.user_ids,
+                response,
+                sample.management_unit_id,
+                OccupancyInterval(sample.granularity),
+            )
 
 
 @dataclass
@@ -96,6 +108,7 @@ class UserDetailsLoad:
     source: str
     raw_files: tuple[str, ...]  # the files loaded, relative to the data directory, sorted
     scratch: warehouse.Scratch
+    interval: OccupancyInterval = OccupancyInterval.PT30M
     tables: tuple[warehouse.TableSpec, ...] = TABLES
     # per record kind: raw, open, zero-length records and those of users in no unit (``record_counts``)
     _record_counts: dict[StatusRecordKind, Counter[str]] = field(
@@ -113,7 +126,14 @@ class UserDetailsLoad:
         for group in groups:
             yield from self._group_chunks(group)
             paths = [self.store.absolute(entry.path) for entry in group.manifest.files]
-            found = raw_segment_sources(paths, group.membership, group.days, group.open_until, self.scratch)
+            found = raw_segment_sources(
+                paths,
+                group.membership,
+                group.days,
+                group.open_until,
+                self.scratch,
+                group.manifest.unassigned_time_zone,
+            )
             for kind, count in found.items():
                 raw_sources[kind] += count
         until = [group.open_until for group in groups if group.open_until is not None]
@@ -142,13 +162,23 @@ class UserDetailsLoad:
                         group.days,
                         kind.columns,
                         group.open_until,
+                        group.manifest.unassigned_time_zone,
                     )
                     for kind in _KINDS
                 }
                 for kind, frame in clean.items():
                     yield _SEGMENT_TABLE[kind], frame
-                occupancy = agent_occupancy(clean[ROUTING_STATUS], clean[PRIMARY_PRESENCE], group.days)
+                occupancy = agent_occupancy(
+                    clean[ROUTING_STATUS], clean[PRIMARY_PRESENCE], group.days, self.interval
+                )
                 yield warehouse.AGENT_OCCUPANCY, occupancy
+        manifest = group.manifest
+        observed_at = parse_utc(manifest.written_at) if manifest.written_at else None  # older manifests
+        for day in sorted(set(group.days["local_date"].to_list())):
+            yield (
+                warehouse.AGENT_MANAGEMENT_UNIT_DAYS,
+                membership_days(manifest.management_units, day, observed_at),
+            )
 
     def _stage(self, staging: duckdb.DuckDBPyConnection, group: _Group) -> int:
         """Parse every page of the group into the staging tables, one page in memory at a time; counts
@@ -182,11 +212,16 @@ class UserDetailsLoad:
 
 
 def load_user_details(
-    store: RawStore, first: date, last: date, scratch: warehouse.Scratch | None = None
+    store: RawStore,
+    first: date,
+    last: date,
+    scratch: warehouse.Scratch | None = None,
+    interval: OccupancyInterval = OccupancyInterval.PT30M,
 ) -> UserDetailsLoad:
-    """The local days [first, last] of every unit, from the pages their manifests list (read lazily, by
-    ``chunks()``; the manifests now, so a missing day fails before anything is written). ``scratch``
-    defaults to ``<data dir>/scratch`` with the default limits."""
+    """The local days [first, last] of every unit (and of agents in no unit), from the pages their
+    manifests list (read lazily, by ``chunks()``; the manifests now, so a missing day fails before
+    anything is written), with occupancy per ``interval``. ``scratch`` defaults to ``<data dir>/scratch``
+    with the default limits."""
     manifests = store.read_manifests(USER_DETAILS, days_between(first, last))
     files = {entry.path for manifest in manifests.values() for entry in manifest.files}
     return UserDetailsLoad(
@@ -197,4 +232,5 @@ def load_user_details(
         source_of(manifests, USER_DETAILS),
         tuple(sorted(files)),
         scratch or warehouse.Scratch(store.data_dir / "scratch"),
+        interval,
     )

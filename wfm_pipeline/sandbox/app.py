@@ -41,7 +41,14 @@ def create_app(
         from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 
         org = SandboxOrg(
-            OrgConfig(seed=config.seed, agents=config.agents, history_start=config.history_start)
+            OrgConfig(
+                seed=config.seed,
+                agents=config.agents,
+                history_start=config.history_start,
+                departed_agents=config.departed_agents,
+                default_time_zone=config.default_time_zone,
+                retention_days=config.retention_days,
+            )
         )
     sandbox = SandboxState(config, org, clock or SystemClock())
 

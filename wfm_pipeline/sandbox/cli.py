@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.config import PROFILES, ClientSpec, Limits, SandboxConfig, default_clients
@@ -30,6 +31,14 @@ def parse_limit(text: str) -> tuple[str, str]:
     return name, value
 
 
+def time_zone(text: str) -> str:
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IANA time zone, e.g. 'Europe/Berlin'") from None
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wfm-pipeline sandbox", description="Local Genesys Cloud emulator.")
     parser.add_argument("--host", default=wire.SANDBOX_DEFAULT_HOST)
@@ -39,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--agents", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--history-start", type=date.fromisoformat, default=date(2023, 1, 1))
+    parser.add_argument(
+        "--departed-agents",
+        type=int,
+        help="agents who left (deleted, in no unit, history until they left); default 2 %% of --agents, "
+        "at least 1 from 20 agents on",
+    )
+    parser.add_argument(
+        "--default-time-zone",
+        type=time_zone,
+        help="IANA zone of the local days of users in no unit; default the first business unit's",
+    )
+    parser.add_argument("--retention-days", type=int, default=1825, help="analytics data retention")
     parser.add_argument("--token-ttl", type=float, help="token lifetime in sandbox seconds (default 86400)")
     parser.add_argument("--limit", type=parse_limit, action="append", default=[], help="override: name=value")
     parser.add_argument(
@@ -67,6 +88,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         agents=args.agents,
         seed=args.seed,
         history_start=args.history_start,
+        departed_agents=args.departed_agents,
+        default_time_zone=args.default_time_zone,
+        retention_days=args.retention_days,
         limit_overrides=overrides,
         clients=clients,
         exit_with_parent=args.exit_with_parent,
@@ -92,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.time_scale <= 0 or args.agents < 1:
         parser.error("--time-scale must be > 0 and --agents >= 1")
+    if (args.departed_agents is not None and args.departed_agents < 0) or args.retention_days < 1:
+        parser.error("--departed-agents must be >= 0 and --retention-days >= 1")
     try:
         config = config_from_args(args)
         config.limits()  # validate overrides before binding the port

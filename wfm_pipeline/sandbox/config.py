@@ -87,6 +87,9 @@ class Limits:
     # [doc-ish] /api/v2/users paging (25 default is common; max UNCERTAIN)
     users_default_page_size: int = 25
     users_max_page_size: int = 500
+    # [doc-ish] /api/v2/authorization/divisions paging (same defaults as users: UNCERTAIN)
+    divisions_default_page_size: int = 25
+    divisions_max_page_size: int = 500
 
     def scaled(self, time_scale: float) -> Limits:
         """Every ``*_seconds`` field divided by ``time_scale``; counts unchanged."""
@@ -160,6 +163,9 @@ class SandboxConfig:
     agents: int = 300
     seed: int = 7
     history_start: date = date(2023, 1, 1)
+    departed_agents: int | None = None  # None: OrgConfig's default share
+    default_time_zone: str | None = None  # None: the first business unit's zone
+    retention_days: int = 1825
     limit_overrides: Mapping[str, Any] = field(default_factory=dict)
     clients: Mapping[str, ClientSpec] = field(default_factory=default_clients)
     exit_with_parent: int | None = None  # pid: the server exits when that process is gone

@@ -1,21 +1,23 @@
-"""The sandbox org: business units, management units, agents, presence definitions, and the
-per-agent schedules / timelines / adherence / aggregates the HTTP layer serves.
+"""The sandbox org: divisions, business units, management units, users (agents, departed agents,
+supervisors), presence definitions, activity codes, and the per-agent schedules / timelines / adherence /
+aggregates the HTTP layer serves.
 
 Deterministic from ``OrgConfig.seed``: ids are UUIDs derived from hashes, timelines are generated
 lazily per (agent, local day) (see ``timeline.py``). Building an org costs O(1) in the number of
-agents; only ``agent_ids()`` materialises the id list, on demand.
+agents; only ``agent_ids()`` / ``user_ids()`` materialise id lists, on demand.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox import generator as gen
-from wfm_pipeline.sandbox.localdays import ceil_epoch, from_epoch, local_midnight, to_epoch
+from wfm_pipeline.sandbox.localdays import ceil_epoch, from_epoch, local_midnight, to_epoch, zone
 from wfm_pipeline.sandbox.timeline import AgentTimelines, day_cache_size_for
 
 _WFM_TO_ANALYTICS = dict(zip(wire.WFM_SYSTEM_PRESENCES, wire.ANALYTICS_SYSTEM_PRESENCES, strict=True))
@@ -35,10 +37,31 @@ def wfm_presence(analytics_system_presence: str) -> str:
 @dataclass(frozen=True)
 class OrgConfig:
     seed: int = 7
-    agents: int = 300
+    agents: int = 300  # agents in management units; departed agents come on top
     history_start: date = date(2023, 1, 1)  # no data before this (UTC midnight)
     # Generated (agent, day) entries kept in memory; None sizes the cache by the number of agents.
     day_cache_size: int | None = None
+    # Agents who left the org (state deleted, in no unit, history until their departure); None: 2 % of
+    # ``agents``, at least one from 20 agents on (see ``default_departed_agents``).
+    departed_agents: int | None = None
+    # The zone of the local days of users in no management unit (departed agents); None: the first
+    # business unit's time zone.
+    default_time_zone: str | None = None
+    retention_days: int = 1825  # AnalyticsDataRetentionResponse.retentionDays
+
+
+def default_departed_agents(agents: int) -> int:
+    """Departed agents of an org of ``agents`` when the config names none: a small share, at least one
+    from 20 agents on (so every org a test of the directory uses has one)."""
+    return max(1, round(agents * 0.02)) if agents >= 20 else 0
+
+
+@dataclass(frozen=True)
+class Division:
+    id: str
+    name: str
+    description: str
+    home_division: bool
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,21 @@ class BusinessUnit:
     id: str
     name: str
     division_id: str
+    time_zone: str  # BusinessUnitSettingsResponse: its first management unit's
+    start_day_of_week: str
+
+
+@dataclass(frozen=True)
+class AdherenceSettings:
+    """``ManagementUnitSettingsResponse.adherence``. The served historical adherence is not filtered by
+    these (every exception is reported); a consumer applies them."""
+
+    exception_threshold_seconds: int
+    severe_alert_threshold_minutes: int
+    target_percent: int
+    non_on_queue_activities_equivalent: bool
+    track_on_queue_activity: bool
+    ignored_activity_categories: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -55,14 +93,26 @@ class ManagementUnit:
     business_unit_id: str
     time_zone: str
     start_day_of_week: str
+    adherence: AdherenceSettings
+    supervisor_id: str  # the unit's supervisor: every member's manager
 
 
 @dataclass(frozen=True)
-class Agent:
+class User:
+    """A user of the directory: an agent in a unit (active or inactive), a departed agent (deleted, in no
+    unit), or staff without timelines (a supervisor per unit, the head of operations)."""
+
     id: str
     name: str
     email: str
-    management_unit_id: str
+    state: str  # one of wire.USER_STATES
+    division_id: str
+    department: str
+    title: str
+    manager_id: str | None
+    management_unit_id: str | None  # None: in no management unit
+    time_zone: str | None  # the zone of its schedule and timelines; None: it has none (staff)
+    departed_at: datetime | None  # departed agents: their history ends here (local midnight)
 
 
 @dataclass(frozen=True)
@@ -71,10 +121,26 @@ class PresenceDefinition:
     name: str
     system_presence: str  # WFM spelling, e.g. "OnQueue"
     type: str = "System"  # "System" | "User" (OrganizationPresenceDefinition.type)
+    deactivated: bool = False
 
     @property
     def analytics_system_presence(self) -> str:
         return analytics_presence(self.system_presence)
+
+
+@dataclass(frozen=True)
+class ActivityCode:
+    """``BusinessUnitActivityCode``; ``secondary_presence_ids`` are presence definition ids."""
+
+    id: str
+    name: str
+    category: str
+    active: bool
+    default_code: bool
+    length_in_minutes: int
+    counts_as_paid_time: bool
+    counts_as_work_time: bool
+    secondary_presence_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -127,23 +193,58 @@ _ORG_LAYOUT: tuple[tuple[str, tuple[tuple[str, str, str, float], ...]], ...] = (
     )),
 )  # fmt: skip
 
-# Presence definition catalogue: (name the generator uses, WFM system presence, System|User).
-_PRESENCE_CATALOGUE: tuple[tuple[str, str, str], ...] = (
-    (gen.P_AVAILABLE, "Available", "System"),
-    (gen.P_AWAY, "Away", "System"),
-    (gen.P_BUSY, "Busy", "System"),
-    (gen.P_OFFLINE, "Offline", "System"),
-    ("Idle", "Idle", "System"),
-    (gen.P_ON_QUEUE, "OnQueue", "System"),
-    (gen.P_MEAL, "Meal", "System"),
-    (gen.P_TRAINING, "Training", "System"),
-    (gen.P_MEETING, "Meeting", "System"),
-    (gen.P_BREAK, "Break", "System"),
-    (gen.P_LUNCH, "Meal", "User"),
-    (gen.P_COACHING, "Meeting", "User"),
-    (gen.P_BACK_OFFICE, "Busy", "User"),
-    (gen.P_PERSONAL, "Away", "User"),
+# Presence definition catalogue: (name the generator uses, WFM system presence, System|User, deactivated).
+# "Personal Time" was deactivated after agents had used it (and still do: the generator picks it), so its
+# id is in the history while a listing of active definitions leaves it out.
+_PRESENCE_CATALOGUE: tuple[tuple[str, str, str, bool], ...] = (
+    (gen.P_AVAILABLE, "Available", "System", False),
+    (gen.P_AWAY, "Away", "System", False),
+    (gen.P_BUSY, "Busy", "System", False),
+    (gen.P_OFFLINE, "Offline", "System", False),
+    ("Idle", "Idle", "System", False),
+    (gen.P_ON_QUEUE, "OnQueue", "System", False),
+    (gen.P_MEAL, "Meal", "System", False),
+    (gen.P_TRAINING, "Training", "System", False),
+    (gen.P_MEETING, "Meeting", "System", False),
+    (gen.P_BREAK, "Break", "System", False),
+    (gen.P_LUNCH, "Meal", "User", False),
+    (gen.P_COACHING, "Meeting", "User", False),
+    (gen.P_BACK_OFFICE, "Busy", "User", False),
+    (gen.P_PERSONAL, "Away", "User", True),
 )
+
+# Genesys' default activity codes (id = ACTIVITY_CODE_IDS[category]) of every business unit: (category,
+# name, length in minutes, counts as paid time, counts as work time, the presences the generator schedules
+# the category with). "Unscheduled" is an adherence category, no activity code category (the SDK's
+# BusinessUnitActivityCode.category does not know it), so it has no code.
+_DEFAULT_ACTIVITY_CODES: tuple[tuple[str, str, int, bool, bool, tuple[str, ...]], ...] = (
+    ("OnQueueWork", "On Queue Work", 0, True, True, (gen.P_ON_QUEUE,)),
+    ("Break", "Break", 15, True, False, (gen.P_BREAK,)),
+    ("Meal", "Meal", 30, False, False, (gen.P_LUNCH, gen.P_MEAL)),
+    ("Meeting", "Meeting", 30, True, True, (gen.P_MEETING, gen.P_COACHING)),
+    ("OffQueueWork", "Off Queue Work", 0, True, True, (gen.P_BACK_OFFICE,)),
+    ("TimeOff", "Time Off", 480, True, False, ()),
+    ("Training", "Training", 60, True, True, (gen.P_TRAINING,)),
+    ("Unavailable", "Unavailable", 0, False, False, ()),
+)
+# Codes each business unit added (schedules do not use them): (name, category, active, length, presence).
+_CUSTOM_ACTIVITY_CODES: tuple[tuple[str, str, bool, int, str], ...] = (
+    ("Team Huddle", "Meeting", True, 15, gen.P_COACHING),
+    ("Legacy Project", "OffQueueWork", False, 60, gen.P_BACK_OFFICE),
+)
+
+HOME_DIVISION_NAME = "Home"
+AGENT_TITLE = "Customer Service Agent"
+SUPERVISOR_TITLE = "Team Supervisor"
+HEAD_TITLE = "Head of Customer Operations"
+OPERATIONS_DEPARTMENT = "Customer Operations"  # the head's, and departed agents' (they left their unit)
+# Every INACTIVE_EVERY-th agent (by index, offset by the seed) is inactive: ~3 %, still in its unit,
+# its timelines unchanged.
+INACTIVE_EVERY = 32
+# A departed agent leaves at local midnight (default time zone) of history start + this many days, plus
+# a seed-derived share of DEPARTURE_SPREAD_DAYS.
+DEPARTURE_AFTER_DAYS = 60
+DEPARTURE_SPREAD_DAYS = 306
 
 _FIRST_NAMES = (
     "Ava", "Ben", "Chloe", "Diego", "Elif", "Farah", "Gustav", "Hana", "Ivan", "Jade", "Kofi", "Lena",
@@ -156,19 +257,84 @@ _LAST_NAMES = (
     "Varga", "Walsh", "Xu", "Yilmaz", "Zhang", "Novak", "Silva", "Moreau", "Kowalski",
 )  # fmt: skip
 
+# (agent index, time zone of its days, epoch second its history ends at: None unless departed).
+_Located = tuple[int, str, int | None]
+
 
 def stable_uuid(seed: int, *parts: object) -> str:
     digest = hashlib.blake2b("|".join(map(str, (seed, *parts))).encode(), digest_size=16).digest()
     return str(uuid.UUID(bytes=digest, version=4))
 
 
+def _adherence_settings(unit_index: int, seed: int) -> AdherenceSettings:
+    """Thresholds differ per unit: 60-300 s in steps of 30 (5 is invertible mod 9, so six consecutive
+    units get six different thresholds)."""
+    return AdherenceSettings(
+        exception_threshold_seconds=60 + 30 * ((5 * unit_index + seed) % 9),
+        severe_alert_threshold_minutes=(10, 15, 20)[unit_index % 3],
+        target_percent=(85, 90, 95)[unit_index % 3],
+        non_on_queue_activities_equivalent=unit_index % 2 == 1,
+        track_on_queue_activity=True,
+        ignored_activity_categories=("Unavailable",) if unit_index % 2 else (),
+    )
+
+
+def _layout(
+    seed: int,
+) -> tuple[tuple[Division, ...], tuple[BusinessUnit, ...], tuple[ManagementUnit, ...], list[float]]:
+    """Divisions (the home division first, then one per business unit), business units, management units
+    and each unit's share of the agents, from ``_ORG_LAYOUT``."""
+    divisions = [
+        Division(
+            stable_uuid(seed, "division", HOME_DIVISION_NAME), HOME_DIVISION_NAME, "The home division", True
+        )
+    ]
+    business_units: list[BusinessUnit] = []
+    management_units: list[ManagementUnit] = []
+    shares: list[float] = []
+    for bu_name, mus in _ORG_LAYOUT:
+        division = Division(
+            stable_uuid(seed, "division", bu_name), bu_name, f"{bu_name} contact centers", False
+        )
+        divisions.append(division)
+        _, first_zone, first_start_day, _ = mus[0]
+        bu = BusinessUnit(stable_uuid(seed, "bu", bu_name), bu_name, division.id, first_zone, first_start_day)
+        business_units.append(bu)
+        for mu_name, tz_name, start_day, share in mus:
+            management_units.append(
+                ManagementUnit(
+                    stable_uuid(seed, "mu", mu_name),
+                    mu_name,
+                    bu.id,
+                    tz_name,
+                    start_day,
+                    _adherence_settings(len(management_units), seed),
+                    stable_uuid(seed, "supervisor", mu_name),
+                )
+            )
+            shares.append(share)
+    return tuple(divisions), tuple(business_units), tuple(management_units), shares
+
+
 class SandboxOrg:
-    """A deterministic synthetic Genesys Cloud org (see module docstring)."""
+    """A deterministic synthetic Genesys Cloud org (see module docstring).
+
+    Agent indices: ``[0, agents)`` are the agents in management units (ranges per unit), ``[agents,
+    agents + departed)`` the departed ones, so adding departed agents changes nothing of the others.
+    """
 
     def __init__(self, config: OrgConfig) -> None:
         if config.agents < 1:
             raise ValueError("an org needs at least one agent")
+        departed = (
+            default_departed_agents(config.agents)
+            if config.departed_agents is None
+            else config.departed_agents
+        )
+        if departed < 0 or config.retention_days < 1:
+            raise ValueError("departed agents must be >= 0 and retention days >= 1")
         self.config = config
+        self.departed_agents = departed
         seed = config.seed
         self._history_start = local_midnight(config.history_start, "UTC")
         cache_size = config.day_cache_size
@@ -176,21 +342,24 @@ class SandboxOrg:
             seed, self._history_start, day_cache_size_for(config.agents) if cache_size is None else cache_size
         )
 
-        business_units: list[BusinessUnit] = []
-        management_units: list[ManagementUnit] = []
-        shares: list[float] = []
-        for bu_name, mus in _ORG_LAYOUT:
-            bu = BusinessUnit(
-                stable_uuid(seed, "bu", bu_name), bu_name, stable_uuid(seed, "division", "Home")
-            )
-            business_units.append(bu)
-            for mu_name, tz_name, start_day, share in mus:
-                mu_id = stable_uuid(seed, "mu", mu_name)
-                management_units.append(ManagementUnit(mu_id, mu_name, bu.id, tz_name, start_day))
-                shares.append(share)
-        self.business_units = tuple(business_units)
-        self.management_units = tuple(management_units)
+        self.presence_definitions = tuple(
+            PresenceDefinition(stable_uuid(seed, "presence", name), name, system, kind, deactivated)
+            for name, system, kind, deactivated in _PRESENCE_CATALOGUE
+        )
+        self._presence_fields = {
+            p.name: (p.analytics_system_presence, p.id) for p in self.presence_definitions
+        }
+        self._lookup_by_presence_id = {p.id: str(i) for i, p in enumerate(self.presence_definitions)}
+
+        self.divisions, self.business_units, self.management_units, shares = _layout(seed)
         self._mu_by_id = {mu.id: i for i, mu in enumerate(self.management_units)}
+        self._bu_by_id = {bu.id: bu for bu in self.business_units}
+        self.default_time_zone = config.default_time_zone or self.business_units[0].time_zone
+        zone(self.default_time_zone)  # an unknown zone fails here, not at the first departed agent's query
+        self._activity_codes = {bu.id: self._business_unit_activity_codes(bu) for bu in self.business_units}
+        staff = self._staff_users(self.divisions[0].id)
+        self._head_id = staff[-1].id
+        self._staff = {user.id: user for user in staff}
         # Agents are assigned to MUs in contiguous index ranges proportional to the shares.
         total = sum(shares)
         cumulative = 0.0
@@ -200,26 +369,26 @@ class SandboxOrg:
             cumulative += share
         self._mu_first_index.append(config.agents)
 
-        self.presence_definitions = tuple(
-            PresenceDefinition(stable_uuid(seed, "presence", name), name, system, kind)
-            for name, system, kind in _PRESENCE_CATALOGUE
-        )
-        self._presence_fields = {
-            p.name: (p.analytics_system_presence, p.id) for p in self.presence_definitions
-        }
-        self._lookup_by_presence_id = {p.id: str(i) for i, p in enumerate(self.presence_definitions)}
         # Agent ids embed their index (xor a seed-derived mask) so that id -> agent is O(1) without a table.
         self._index_mask = int.from_bytes(
             hashlib.blake2b(f"{seed}|agent-mask".encode(), digest_size=4).digest()
         )
-        self._located: dict[str, tuple[int, str]] = {}
+        self._located: dict[str, _Located] = {}
 
     # --- directory ---------------------------------------------------------------------------------
     def management_unit(self, mu_id: str) -> ManagementUnit | None:
         index = self._mu_by_id.get(mu_id)
         return None if index is None else self.management_units[index]
 
+    def business_unit(self, bu_id: str) -> BusinessUnit | None:
+        return self._bu_by_id.get(bu_id)
+
+    def activity_codes(self, bu_id: str) -> tuple[ActivityCode, ...]:
+        """The activity codes of a business unit (none for an unknown one)."""
+        return self._activity_codes.get(bu_id, ())
+
     def agent_ids(self, mu_id: str | None = None) -> list[str]:
+        """The agents in management units (active and inactive): all of them, or one unit's members."""
         if mu_id is None:
             return [self._agent_id(i) for i in range(self.config.agents)]
         index = self._mu_by_id.get(mu_id)
@@ -229,18 +398,24 @@ class SandboxOrg:
             self._agent_id(i) for i in range(self._mu_first_index[index], self._mu_first_index[index + 1])
         ]
 
-    def agent(self, user_id: str) -> Agent | None:
+    def departed_agent_ids(self) -> list[str]:
+        """Agents who left: deleted, in no unit, with history until they departed."""
+        first = self.config.agents
+        return [self._agent_id(i) for i in range(first, first + self.departed_agents)]
+
+    def user_ids(self, states: Collection[str] = wire.USER_STATES) -> list[str]:
+        """Every user in one of ``states``, in directory order: agents by index (departed ones last), then
+        the staff (a supervisor per unit, the head of operations)."""
+        agents = range(self.config.agents + self.departed_agents)
+        ids = [self._agent_id(i) for i in agents if self._agent_state(i) in states]
+        return ids + [user.id for user in self._staff.values() if user.state in states]
+
+    def user(self, user_id: str) -> User | None:
+        staff = self._staff.get(user_id)
+        if staff is not None:
+            return staff
         index = self._agent_index(user_id)
-        if index is None:
-            return None
-        first = _FIRST_NAMES[gen.derive_seed(self.config.seed, "first", index) % len(_FIRST_NAMES)]
-        last = _LAST_NAMES[gen.derive_seed(self.config.seed, "last", index) % len(_LAST_NAMES)]
-        return Agent(
-            id=user_id,
-            name=f"{first} {last}",
-            email=f"{first.lower()}.{last.lower()}.{index}@sandbox.example.com",
-            management_unit_id=self.management_units[self._mu_index_of(index)].id,
-        )
+        return None if index is None else self._agent_user(index, user_id)
 
     def presence_definition(self, presence_id: str) -> PresenceDefinition | None:
         return next((p for p in self.presence_definitions if p.id == presence_id), None)
@@ -273,17 +448,20 @@ class SandboxOrg:
             for s, e, status in self.routing_epochs(user_id, to_epoch(start), ceil_epoch(end))
         ]
 
+    # A departed agent's spans are those of [start, min(end, departure)), their ends cut at the departure
+    # (a shift running past it too): nothing starts or lasts after it.
     def schedule_epochs(self, user_id: str, start: int, end: int) -> list[ActivityTuple]:
         """``schedule`` over [start, end) in epoch seconds."""
         located = self._locate(user_id)
         if located is None:
             return []
-        index, tz_name = located
+        index, tz_name, history_end = located
+        end = end if history_end is None else min(end, history_end)
         fields = self._presence_fields
         return [
             (
                 a.start,
-                a.end,
+                a.end if history_end is None else min(a.end, history_end),
                 a.category,
                 ACTIVITY_CODE_IDS[a.category],
                 None if a.secondary_presence is None else fields[a.secondary_presence][1],
@@ -296,23 +474,140 @@ class SandboxOrg:
         located = self._locate(user_id)
         if located is None:
             return []
-        index, tz_name = located
+        index, tz_name, history_end = located
         fields = self._presence_fields
-        return [(s, e, *fields[name]) for s, e, name in self._timelines.presence(index, tz_name, start, end)]
+        if history_end is None:
+            return [
+                (s, e, *fields[name]) for s, e, name in self._timelines.presence(index, tz_name, start, end)
+            ]
+        return [
+            (s, min(e, history_end), *fields[name])
+            for s, e, name in self._timelines.presence(index, tz_name, start, min(end, history_end))
+        ]
 
     def routing_epochs(self, user_id: str, start: int, end: int) -> list[gen.Span]:
         """``routing`` over [start, end) in epoch seconds."""
         located = self._locate(user_id)
         if located is None:
             return []
-        index, tz_name = located
-        return self._timelines.routing(index, tz_name, start, end)
+        index, tz_name, history_end = located
+        if history_end is None:
+            return self._timelines.routing(index, tz_name, start, end)
+        return [
+            (s, min(e, history_end), status)
+            for s, e, status in self._timelines.routing(index, tz_name, start, min(end, history_end))
+        ]
 
     # --- internals ---------------------------------------------------------------------------------
     @property
     def timelines(self) -> AgentTimelines:
         """The lazy generator (exposed for tests and benchmarks: cache statistics)."""
         return self._timelines
+
+    def _business_unit_activity_codes(self, bu: BusinessUnit) -> tuple[ActivityCode, ...]:
+        fields = self._presence_fields
+        defaults = [
+            ActivityCode(
+                id=ACTIVITY_CODE_IDS[category],
+                name=name,
+                category=category,
+                active=True,
+                default_code=True,
+                length_in_minutes=minutes,
+                counts_as_paid_time=paid,
+                counts_as_work_time=work,
+                secondary_presence_ids=tuple(fields[p][1] for p in presences),
+            )
+            for category, name, minutes, paid, work, presences in _DEFAULT_ACTIVITY_CODES
+        ]
+        custom = [
+            ActivityCode(
+                id=stable_uuid(self.config.seed, "activity-code", bu.name, name),
+                name=name,
+                category=category,
+                active=active,
+                default_code=False,
+                length_in_minutes=minutes,
+                counts_as_paid_time=True,
+                counts_as_work_time=True,
+                secondary_presence_ids=(fields[presence][1],),
+            )
+            for name, category, active, minutes, presence in _CUSTOM_ACTIVITY_CODES
+        ]
+        return (*defaults, *custom)
+
+    def _person_name(self, *key: object) -> tuple[str, str]:
+        seed = self.config.seed
+        first = _FIRST_NAMES[gen.derive_seed(seed, "first", *key) % len(_FIRST_NAMES)]
+        last = _LAST_NAMES[gen.derive_seed(seed, "last", *key) % len(_LAST_NAMES)]
+        return first, last
+
+    def _staff_users(self, home_division_id: str) -> list[User]:
+        """A supervisor per unit (its members' manager) and the head of operations (the supervisors')."""
+        first, last = self._person_name("head")
+        head = User(
+            id=stable_uuid(self.config.seed, "user", "head"),
+            name=f"{first} {last}",
+            email=f"{first.lower()}.{last.lower()}.head@sandbox.example.com",
+            state="active",
+            division_id=home_division_id,
+            department=OPERATIONS_DEPARTMENT,
+            title=HEAD_TITLE,
+            manager_id=None,
+            management_unit_id=None,
+            time_zone=None,
+            departed_at=None,
+        )
+        supervisors = []
+        for mu_index, mu in enumerate(self.management_units):
+            first, last = self._person_name("supervisor", mu_index)
+            supervisors.append(
+                User(
+                    id=mu.supervisor_id,
+                    name=f"{first} {last}",
+                    email=f"{first.lower()}.{last.lower()}.supervisor{mu_index}@sandbox.example.com",
+                    state="active",
+                    division_id=self._bu_by_id[mu.business_unit_id].division_id,
+                    department=mu.name,
+                    title=SUPERVISOR_TITLE,
+                    manager_id=head.id,
+                    management_unit_id=None,  # WFM units list agents; the supervisor manages them
+                    time_zone=None,
+                    departed_at=None,
+                )
+            )
+        return [*supervisors, head]
+
+    def _agent_state(self, index: int) -> str:
+        if index >= self.config.agents:
+            return "deleted"
+        return "inactive" if index % INACTIVE_EVERY == self.config.seed % INACTIVE_EVERY else "active"
+
+    def _agent_user(self, index: int, user_id: str) -> User:
+        first, last = self._person_name(index)
+        mu = None if index >= self.config.agents else self.management_units[self._mu_index_of(index)]
+        return User(
+            id=user_id,
+            name=f"{first} {last}",
+            email=f"{first.lower()}.{last.lower()}.{index}@sandbox.example.com",
+            state=self._agent_state(index),
+            division_id=self.divisions[0].id
+            if mu is None
+            else self._bu_by_id[mu.business_unit_id].division_id,
+            department=OPERATIONS_DEPARTMENT if mu is None else mu.name,
+            title=AGENT_TITLE,
+            manager_id=self._head_id if mu is None else mu.supervisor_id,
+            management_unit_id=None if mu is None else mu.id,
+            time_zone=self.default_time_zone if mu is None else mu.time_zone,
+            departed_at=None if mu is not None else from_epoch(self._departed_at(index)),
+        )
+
+    def _departed_at(self, index: int) -> int:
+        days = (
+            DEPARTURE_AFTER_DAYS
+            + gen.derive_seed(self.config.seed, "departure", index) % DEPARTURE_SPREAD_DAYS
+        )
+        return local_midnight(self.config.history_start + timedelta(days=days), self.default_time_zone)
 
     def _agent_id(self, index: int) -> str:
         head = hashlib.blake2b(f"{self.config.seed}|agent|{index}".encode(), digest_size=12).digest()
@@ -325,7 +620,7 @@ class SandboxOrg:
         except (ValueError, AttributeError, TypeError):
             return None
         index = int.from_bytes(parsed.bytes[12:], "big") ^ self._index_mask
-        if index >= self.config.agents or self._agent_id(index) != str(parsed):
+        if index >= self.config.agents + self.departed_agents or self._agent_id(index) != str(parsed):
             return None
         return index
 
@@ -335,17 +630,20 @@ class SandboxOrg:
                 return mu_index
         raise AssertionError("agent index out of range")
 
-    def _locate(self, user_id: str) -> tuple[int, str] | None:
-        """(agent index, time zone) of a user id. Remembered for ids in their canonical spelling (at most
-        one per agent), because a page locates every user twice and parsing plus verifying an id costs
-        a hash."""
+    def _locate(self, user_id: str) -> _Located | None:
+        """(agent index, time zone, history end) of a user id. Remembered for ids in their canonical
+        spelling (at most one per agent), because a page locates every user twice and parsing plus
+        verifying an id costs a hash."""
         located = self._located.get(user_id)
         if located is not None:
             return located
         index = self._agent_index(user_id)
         if index is None:
             return None
-        located = index, self.management_units[self._mu_index_of(index)].time_zone
+        if index >= self.config.agents:
+            located = index, self.default_time_zone, self._departed_at(index)
+        else:
+            located = index, self.management_units[self._mu_index_of(index)].time_zone, None
         if user_id == self._agent_id(index):
             self._located[user_id] = located
         return located

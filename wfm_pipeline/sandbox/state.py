@@ -80,8 +80,6 @@ class SandboxState:
         self.downloads = BytesCache(64 * 1024 * 1024)
         self.signing_key = hashlib.sha256(f"wfm-sandbox|{config.seed}|signing".encode()).digest()
         self._job_lock = threading.Lock()
-        self._bu_division = {bu.id: bu.division_id for bu in org.business_units}
-        self.mu_division = {mu.id: self._bu_division[mu.business_unit_id] for mu in org.management_units}
 
     @property
     def limits(self) -> Limits:

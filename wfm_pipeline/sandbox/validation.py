@@ -1,4 +1,4 @@
-"""Request validation shared by the API routes: JSON bodies, time zones, booleans, paging parameters."""
+"""Request validation shared by the API routes: JSON bodies, time zones, booleans, paging, list parameters."""
 
 from __future__ import annotations
 
@@ -82,3 +82,20 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
             f"{name} must be between {low} and {high}, got {value}", wire.ERROR_INVALID_VALUE, name
         )
     return value
+
+
+def query_bool(request: Request, name: str, default: bool) -> bool:
+    """A ``true``/``false`` query parameter, compared case-insensitively (the SDK documents ``TRUE``/``FALSE``
+    for some and sends Python's ``true``/``false`` for others)."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise bad_request(f"{name} must be true or false, got {raw!r}", wire.ERROR_INVALID_VALUE, name)
+    return raw.lower() == "true"
+
+
+def query_list(request: Request, name: str) -> list[str]:
+    """Every value of a list query parameter: repeated (``?id=a&id=b``) or comma-joined, as the SDK sends
+    lists (``?id=a,b``)."""
+    return [value for raw in request.query_params.getlist(name) for value in raw.split(",") if value]

@@ -8,15 +8,29 @@ from wfm_pipeline.transforms._adherence import (
     adherence_exception_rows,
 )
 from wfm_pipeline.transforms._days import (
+    AGENT_MANAGEMENT_UNIT_DAYS_SCHEMA,
     ManagementUnitInfo,
     day_frame,
+    membership_days,
     membership_frame,
+)
+from wfm_pipeline.transforms._dimensions import (
+    ACTIVITY_CODES_SCHEMA,
+    AGENTS_SCHEMA,
+    BUSINESS_UNITS_SCHEMA,
+    MANAGEMENT_UNITS_SCHEMA,
+    PRESENCE_DEFINITIONS_SCHEMA,
+    activity_code_rows,
+    agent_rows,
+    business_unit_rows,
+    management_unit_rows,
+    presence_definition_rows,
 )
 from wfm_pipeline.transforms._errors import RawRecordError, TransformError, UnknownValueError
 from wfm_pipeline.transforms._occupancy import (
     AGENT_OCCUPANCY_SCHEMA,
     DAY_GRAIN,
-    INTERVAL_GRAIN,
+    OccupancyInterval,
     agent_occupancy,
 )
 from wfm_pipeline.transforms._segments import (
@@ -42,14 +56,19 @@ from wfm_pipeline.transforms._stitch import (
 )
 
 __all__ = [
+    "ACTIVITY_CODES_SCHEMA",
     "ADHERENCE_DAILY_SCHEMA",
     "ADHERENCE_EXCEPTIONS_SCHEMA",
+    "AGENTS_SCHEMA",
+    "AGENT_MANAGEMENT_UNIT_DAYS_SCHEMA",
     "AGENT_OCCUPANCY_SCHEMA",
+    "BUSINESS_UNITS_SCHEMA",
     "CUT_PIECES_SCHEMA",
     "DAY_GRAIN",
     "EXCEPTION_COUNT_CORRECTIONS_SCHEMA",
-    "INTERVAL_GRAIN",
+    "MANAGEMENT_UNITS_SCHEMA",
     "PRESENCE_COLUMNS",
+    "PRESENCE_DEFINITIONS_SCHEMA",
     "PRESENCE_SEGMENTS_SCHEMA",
     "PRIMARY_PRESENCE",
     "ROUTING_STATUS",
@@ -57,19 +76,26 @@ __all__ = [
     "ROUTING_STATUS_SEGMENTS_SCHEMA",
     "FileExceptions",
     "ManagementUnitInfo",
+    "OccupancyInterval",
     "RawRecordError",
     "StatusRecordKind",
     "StitchedExceptions",
     "TransformError",
     "UnknownValueError",
+    "activity_code_rows",
     "adherence_daily_rows",
     "adherence_document",
     "adherence_exception_parts",
     "adherence_exception_rows",
     "agent_occupancy",
+    "agent_rows",
+    "business_unit_rows",
     "correct_day_metrics",
     "day_frame",
+    "management_unit_rows",
+    "membership_days",
     "membership_frame",
+    "presence_definition_rows",
     "record_counts",
     "segments",
     "status_records_from_json",

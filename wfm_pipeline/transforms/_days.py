@@ -68,14 +68,20 @@ def local_date_of(instant: datetime, time_zone: str) -> date:
     return instant.astimezone(ZoneInfo(time_zone)).date()
 
 
-def day_frame(units: Iterable[ManagementUnitInfo], first: date, last: date) -> pl.DataFrame:
-    """One row per management unit per local day in [first, last] with that day's UTC bounds."""
+def day_frame(
+    units: Iterable[ManagementUnitInfo], first: date, last: date, unassigned_time_zone: str | None = None
+) -> pl.DataFrame:
+    """One row per management unit per local day in [first, last] with that day's UTC bounds; given
+    ``unassigned_time_zone``, also the days of agents in no unit (``management_unit_id`` null) there."""
+    zones: list[tuple[str | None, str]] = [(unit.id, unit.time_zone) for unit in units]
+    if unassigned_time_zone is not None:
+        zones.append((None, unassigned_time_zone))
     rows = []
-    for unit in units:
+    for unit_id, time_zone in zones:
         for day in days_between(first, last):
-            start, end = local_day_bounds(day, unit.time_zone)
+            start, end = local_day_bounds(day, time_zone)
             rows.append(
-                {"management_unit_id": unit.id, "local_date": day, "day_start": start, "day_end": end}
+                {"management_unit_id": unit_id, "local_date": day, "day_start": start, "day_end": end}
             )
     return pl.DataFrame(rows, schema=DAY_FRAME_SCHEMA)
 
@@ -88,3 +94,25 @@ def membership_frame(units: Iterable[ManagementUnitInfo]) -> pl.DataFrame:
         for user_id in unit.user_ids
     ]
     return pl.DataFrame(rows, schema=MEMBERSHIP_SCHEMA).unique("user_id", keep="first", maintain_order=True)
+
+
+AGENT_MANAGEMENT_UNIT_DAYS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "management_unit_id": pl.String(),
+    "local_date": pl.Date(),
+    "observed_at": UTC_TIMESTAMP,
+}
+
+
+def membership_days(
+    units: Iterable[ManagementUnitInfo], day: date, observed_at: datetime | None
+) -> pl.DataFrame:
+    """Who was in which unit on ``day``, as the snapshot taken at ``observed_at`` (the extraction the
+    day's facts came from) listed them; a user listed by two units keeps the first (``membership_frame``)."""
+    members = membership_frame(units)
+    return members.select(
+        "user_id",
+        "management_unit_id",
+        pl.lit(day, pl.Date()).alias("local_date"),
+        pl.lit(observed_at, UTC_TIMESTAMP).alias("observed_at"),
+    )

@@ -1,8 +1,9 @@
 """Agent occupancy from routing-status and presence segments.
 
-One table, ``agent_occupancy``, with a ``grain`` column: ``PT30M`` rows are 30-minute intervals counted
-from the agent's local midnight (the buckets of an aggregates query with ``granularity=PT30M`` and the
-unit's ``timeZone``); ``P1D`` rows are the whole local day. Seconds per routing status are kept so other
+One table, ``agent_occupancy``, with a ``grain`` column: interval rows (``PT15M``, ``PT30M`` or ``PT60M``,
+the ``OccupancyInterval`` chosen; Genesys's interval reports come in those three) counted from the agent's
+local midnight (the buckets of an aggregates query with that ``granularity`` and the unit's ``timeZone``);
+``P1D`` rows are the whole local day. Seconds per routing status are kept so other
 definitions can be computed; ``on_queue_seconds`` is time in system presence ON_QUEUE.
 
 occupancy = interacting / (interacting + communicating + idle), null when that denominator is 0
@@ -11,13 +12,26 @@ occupancy = interacting / (interacting + communicating + idle), null when that d
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import polars as pl
 
 from wfm_pipeline.transforms._days import UTC_TIMESTAMP
 
-INTERVAL_GRAIN = "PT30M"
+
+class OccupancyInterval(StrEnum):
+    """The interval grain of ``agent_occupancy`` (ISO 8601 durations, as Genesys's ``granularity``)."""
+
+    PT15M = "PT15M"
+    PT30M = "PT30M"
+    PT60M = "PT60M"
+
+    @property
+    def seconds(self) -> int:
+        return int(self.value[2:-1]) * 60
+
+
 DAY_GRAIN = "P1D"
-INTERVAL_SECONDS = 30 * 60
 
 # routing status -> column
 ROUTING_STATUS_SECONDS: dict[str, str] = {
@@ -48,12 +62,14 @@ _SECONDS_COLUMNS = [*ROUTING_STATUS_SECONDS.values(), "on_queue_seconds"]
 _KEYS = ["user_id", "management_unit_id", "local_date", "interval_start", "interval_end"]
 
 
-def split_into_intervals(segments: pl.DataFrame, days: pl.DataFrame) -> pl.DataFrame:
-    """Cut day-clipped segments at 30-minute boundaries from local midnight; adds interval columns and
+def split_into_intervals(
+    segments: pl.DataFrame, days: pl.DataFrame, interval: OccupancyInterval = OccupancyInterval.PT30M
+) -> pl.DataFrame:
+    """Cut day-clipped segments at ``interval`` boundaries from local midnight; adds interval columns and
     replaces ``duration_seconds`` by the seconds inside each interval."""
-    step = pl.duration(seconds=INTERVAL_SECONDS)
-    micro = INTERVAL_SECONDS * 1_000_000
-    with_day = segments.join(days, on=["management_unit_id", "local_date"], how="inner")
+    step = pl.duration(seconds=interval.seconds)
+    micro = interval.seconds * 1_000_000
+    with_day = segments.join(days, on=["management_unit_id", "local_date"], how="inner", nulls_equal=True)
     offset_start = (pl.col("start_time") - pl.col("day_start")).dt.total_microseconds()
     offset_end = (pl.col("end_time") - pl.col("day_start")).dt.total_microseconds()
     return (
@@ -99,28 +115,31 @@ def _with_occupancy(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def agent_occupancy(
-    routing_segments: pl.DataFrame, presence_segments: pl.DataFrame, days: pl.DataFrame
+    routing_segments: pl.DataFrame,
+    presence_segments: pl.DataFrame,
+    days: pl.DataFrame,
+    interval: OccupancyInterval = OccupancyInterval.PT30M,
 ) -> pl.DataFrame:
-    """30-minute and daily occupancy rows (see module docstring) from clean, day-clipped segments."""
+    """Interval and daily occupancy rows (see module docstring) from clean, day-clipped segments."""
     routing = _seconds_by_status(
-        split_into_intervals(routing_segments, days), "routing_status", ROUTING_STATUS_SECONDS
+        split_into_intervals(routing_segments, days, interval), "routing_status", ROUTING_STATUS_SECONDS
     )
     on_queue = _seconds_by_status(
-        split_into_intervals(presence_segments, days),
+        split_into_intervals(presence_segments, days, interval),
         "system_presence",
         {ON_QUEUE_PRESENCE: "on_queue_seconds"},
     )
-    all_intervals = routing.join(on_queue, on=_KEYS, how="full", coalesce=True).with_columns(
-        [pl.col(column).fill_null(0.0).cast(pl.Float64) for column in _SECONDS_COLUMNS]
-    )
+    all_intervals = routing.join(
+        on_queue, on=_KEYS, how="full", coalesce=True, nulls_equal=True
+    ).with_columns([pl.col(column).fill_null(0.0).cast(pl.Float64) for column in _SECONDS_COLUMNS])
     daily = (
         all_intervals.group_by("user_id", "management_unit_id", "local_date")
         .agg([pl.col(column).sum() for column in _SECONDS_COLUMNS])
-        .join(days, on=["management_unit_id", "local_date"], how="inner")
+        .join(days, on=["management_unit_id", "local_date"], how="inner", nulls_equal=True)
         .rename({"day_start": "interval_start", "day_end": "interval_end"})
         .with_columns(pl.lit(DAY_GRAIN).alias("grain"))
     )
-    intervals = all_intervals.with_columns(pl.lit(INTERVAL_GRAIN).alias("grain"))
+    intervals = all_intervals.with_columns(pl.lit(interval.value).alias("grain"))
     # off-queue-only time says nothing about occupancy; such rows would only bloat the table
     worked = pl.sum_horizontal([c for c in _SECONDS_COLUMNS if c != "off_queue_seconds"]) > 0
     intervals, daily = intervals.filter(worked), daily.filter(worked)

@@ -233,17 +233,26 @@ def remove_overlaps(records: pl.DataFrame) -> pl.DataFrame:
 
 
 def clip_to_local_days(
-    records: pl.DataFrame, membership: pl.DataFrame, days: pl.DataFrame, status_columns: Sequence[str]
+    records: pl.DataFrame,
+    membership: pl.DataFrame,
+    days: pl.DataFrame,
+    status_columns: Sequence[str],
+    unassigned_time_zone: str | None = None,
 ) -> pl.DataFrame:
     """Pieces of each record inside each requested local day of the agent's management unit.
 
-    ``records`` needs ``status_start_time`` (from ``remove_overlaps``); agents in no management unit have no
-    local day and are dropped (the loader reports how many).
+    ``records`` needs ``status_start_time`` (from ``remove_overlaps``). Agents in no management unit get
+    ``management_unit_id`` null and the local days of ``unassigned_time_zone`` (``days`` has them with a
+    null unit: ``day_frame``); without it they are dropped (the loader reports how many).
     """
     schema = _segment_schema(status_columns)
-    located = records.join(
-        membership.select("user_id", "management_unit_id", "time_zone"), on="user_id", how="inner"
-    )
+    members = membership.select("user_id", "management_unit_id", "time_zone")
+    if unassigned_time_zone is None:
+        located = records.join(members, on="user_id", how="inner")
+    else:
+        located = records.join(members, on="user_id", how="left").with_columns(
+            pl.col("time_zone").fill_null(unassigned_time_zone)
+        )
     # Each record meets only the local days from its start to its end (usually one or two): list those
     # instead of pairing every record with every requested day, which grows with the run's length.
     last_instant = pl.col("end_time") - pl.duration(microseconds=1)
@@ -262,7 +271,7 @@ def clip_to_local_days(
         else located.with_columns(pl.lit(None, pl.Date()).alias("local_date"))
     )
     pieces = (
-        candidates.join(days, on=["management_unit_id", "local_date"], how="inner")
+        candidates.join(days, on=["management_unit_id", "local_date"], how="inner", nulls_equal=True)
         .filter((pl.col("start_time") < pl.col("day_end")) & (pl.col("end_time") > pl.col("day_start")))
         .with_columns(
             pl.max_horizontal("start_time", "day_start").alias("start_time"),
@@ -287,7 +296,9 @@ def segments(
     days: pl.DataFrame,
     status_columns: Sequence[str],
     open_until: datetime | None = None,
+    unassigned_time_zone: str | None = None,
 ) -> pl.DataFrame:
-    """Raw status records -> clean segments (dedupe, de-overlap, clip to local days)."""
+    """Raw status records -> clean segments (dedupe, de-overlap, clip to local days; agents in no unit
+    as ``clip_to_local_days`` keeps them)."""
     clean = remove_overlaps(deduplicate(records, status_columns, open_until))
-    return clip_to_local_days(clean, membership, days, status_columns)
+    return clip_to_local_days(clean, membership, days, status_columns, unassigned_time_zone)

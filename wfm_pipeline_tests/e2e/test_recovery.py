@@ -145,7 +145,7 @@ def test_tables_equal_an_uninterrupted_run(stack: DevStack, tmp_path: Path) -> N
         reference = Workspace(tmp_path / "reference", sandbox.base_url)
         for days in (WORKER_KILL_DAYS, SANDBOX_KILL_DAYS):
             assert reference.materialize(days[0], days[-1]).success
-    for spec in warehouse.TABLES:
+    for spec in warehouse.FACTS:
         recovered = rows(stack.data_dir / "warehouse.duckdb", spec)
         assert recovered, f"{spec.name} has no rows for the backfilled days"
         assert recovered == rows(reference.database, spec), spec.name

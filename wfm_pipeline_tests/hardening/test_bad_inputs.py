@@ -144,6 +144,16 @@ CASES["days_per_run_zero"] = pipeline_env_case(
     {"WFM_BACKFILL_MAX_PARTITIONS_PER_RUN": "0"}, "WFM_BACKFILL_MAX_PARTITIONS_PER_RUN"
 )
 CASES["refresh_days_not_a_number"] = pipeline_env_case({"WFM_REFRESH_DAYS": "three"}, "WFM_REFRESH_DAYS")
+CASES["occupancy_interval_not_offered"] = pipeline_env_case(
+    {"WFM_OCCUPANCY_INTERVAL": "PT20M"}, "WFM_OCCUPANCY_INTERVAL", "PT15M, PT30M, PT60M"
+)
+CASES["default_time_zone_unknown"] = pipeline_env_case(
+    {"WFM_DEFAULT_TIME_ZONE": "Mars/Olympus"}, "WFM_DEFAULT_TIME_ZONE", "IANA"
+)
+CASES["asset_owner_not_an_owner"] = pipeline_env_case({"WFM_ASSET_OWNERS": "wfm team"}, "WFM_ASSET_OWNERS")
+CASES["freshness_deadline_not_cron"] = pipeline_env_case(
+    {"WFM_FRESHNESS_DEADLINE_CRON": "noon"}, "WFM_FRESHNESS_DEADLINE_CRON"
+)
 
 
 # --- local files: token directory, state files, warehouse ---------------------------------------------

@@ -14,13 +14,15 @@ from wfm_pipeline.sandbox.launcher import SandboxProcess
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-# 12 agents cover all six management units; fewer make the truth recomputation fast
+# 12 agents cover all six management units; fewer make the truth recomputation fast. Two more left the
+# org (deleted, in no unit) and keep their history.
 SANDBOX_AGENTS = 12
+DEPARTED_AGENTS = 2
 
 
 @pytest.fixture(scope="package")
 def small_sandbox() -> Iterator[SandboxProcess]:
-    with SandboxProcess(profile="fast", agents=SANDBOX_AGENTS) as process:
+    with SandboxProcess(profile="fast", agents=SANDBOX_AGENTS, departed_agents=DEPARTED_AGENTS) as process:
         yield process
 
 

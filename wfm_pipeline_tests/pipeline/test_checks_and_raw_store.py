@@ -216,9 +216,11 @@ def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
     from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
     from wfm_pipeline.defs.resources import WarehouseResource
 
+    reported: list[checks.CheckOutcome] = []
+
     def _write(*args):  # type: ignore[no-untyped-def]
         with pipeline_errors_fail_the_step():
-            return write_checked(*args)
+            return write_checked(*args, report=reported.extend)
 
     table = warehouse.ROUTING_STATUS_SEGMENTS
 
@@ -229,11 +231,13 @@ def test_failed_blocking_check_rolls_back_the_write(tmp_path: Path) -> None:
     resource = WarehouseResource(database=str(tmp_path / "w.duckdb"))
     good = segments([(at(8), at(9))])
     outcomes, written = _write(resource, [table], [(table, good)], DAY, DAY, "sandbox", evaluate)
-    assert outcomes[0].passed and written == {table.name: 1}
+    assert outcomes[0].passed
+    assert written.per_day == {table.name: {DAY: 1}} and written.totals == {table.name: 1}
 
     overlapping = [segments([(at(10), at(12))]), segments([(at(11), at(13))])]  # two chunks
     with pytest.raises(dg.Failure, match="no_overlapping_segments"):
         _write(resource, [table], [(table, chunk) for chunk in overlapping], DAY, DAY, "sandbox", evaluate)
+    assert [o.passed for o in reported] == [True, False]  # the failure is recorded before the rollback
     with resource.get_connection() as connection:
         kept = warehouse.read_slice(connection, warehouse.ROUTING_STATUS_SEGMENTS, DAY, DAY)
     assert kept.equals(good)

@@ -56,6 +56,8 @@ def _assets(defs: dg.Definitions) -> dict[str, Any]:
                     "kinds": sorted(spec.kinds),
                     "deps": sorted(dep.asset_key.to_user_string() for dep in spec.deps),
                     "metadata": {key: str(value) for key, value in sorted(spec.metadata.items())},
+                    "owners": list(spec.owners),
+                    "tags": dict(sorted(spec.tags.items())),
                 }
                 for spec in assets_def.specs
             },
@@ -63,6 +65,7 @@ def _assets(defs: dg.Definitions) -> dict[str, Any]:
                 f"{check.asset_key.to_user_string()}.{check.name}": {
                     "blocking": check.blocking,
                     "description": check.description,
+                    "partitioned": check.partitions_def is not None,
                 }
                 for check in assets_def.check_specs
             },
@@ -82,6 +85,11 @@ def snapshot_of(defs: dg.Definitions) -> dict[str, Any]:
     return {
         "assets": _assets(defs),
         "jobs": sorted(job.name for job in defs.jobs or []),
+        "asset_checks": sorted(
+            f"{key.asset_key.to_user_string()}.{key.name}"
+            for checks_def in defs.asset_checks or []
+            for key in checks_def.check_keys
+        ),
         "sensors": {
             sensor.name: {
                 "interval_seconds": sensor.minimum_interval_seconds,

@@ -9,8 +9,14 @@ from typing import cast
 
 import pytest
 
-from wfm_pipeline.extractors import NoManagementUnitsError, extract_adherence, extract_user_details
-from wfm_pipeline.genesys import ClientSettings, GenesysClient, JobResult, RequestMetrics
+from wfm_pipeline.extractors import (
+    AggregatesSampling,
+    NoManagementUnitsError,
+    extract_adherence,
+    extract_user_details,
+    unassigned_time_zone,
+)
+from wfm_pipeline.genesys import BusinessUnit, ClientSettings, GenesysClient, JobResult, RequestMetrics
 from wfm_pipeline.raw_store import (
     ADHERENCE,
     USER_DETAILS,
@@ -77,7 +83,9 @@ def test_user_details_files_serve_every_day_and_samples_are_recorded(
 ) -> None:
     store = RawStore(tmp_path / "data")
     with _client(small_sandbox, tmp_path) as client:
-        extraction = extract_user_details(client, store, FIRST, FIRST + timedelta(days=1), "run-2", 1)
+        extraction = extract_user_details(
+            client, store, FIRST, FIRST + timedelta(days=1), "run-2", AggregatesSampling(1)
+        )
     every_file = {entry.path for entry in extraction.entries}
     assert every_file
     for day in (FIRST, FIRST + timedelta(days=1)):
@@ -138,3 +146,29 @@ def test_a_manifest_written_before_adjacent_files_existed_loads_with_none(tmp_pa
     written.write_text(json.dumps(payload))
     old = store.read_manifest(ADHERENCE, FIRST)
     assert old is not None and old.adjacent_files == () and [e.path for e in old.files] == ["w.json"]
+
+
+class _OrgWithBusinessUnits:
+    """Only the business units' zones matter for the zone of agents in no unit."""
+
+    def __init__(self, *zones: str | None) -> None:
+        self.zones = zones
+
+    def business_units(self) -> list[BusinessUnit]:
+        return [BusinessUnit(f"bu{i}", f"BU {i}", None, zone, None) for i, zone in enumerate(self.zones)]
+
+
+@pytest.mark.parametrize(
+    ("zones", "configured", "expected"),
+    [
+        (("Europe/Berlin", "Europe/Berlin", None), None, "Europe/Berlin"),  # they agree (one has none)
+        (("Europe/Berlin", "America/Chicago"), None, "UTC"),  # no org-wide zone: UTC, never a guess
+        (("Europe/Berlin", "America/Chicago"), "Asia/Tokyo", "Asia/Tokyo"),  # WFM_DEFAULT_TIME_ZONE wins
+        ((), None, "UTC"),
+    ],
+)
+def test_the_zone_of_agents_in_no_unit(
+    zones: tuple[str | None, ...], configured: str | None, expected: str
+) -> None:
+    client = cast(GenesysClient, _OrgWithBusinessUnits(*zones))
+    assert unassigned_time_zone(client, configured) == expected

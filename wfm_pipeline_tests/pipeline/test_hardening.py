@@ -38,7 +38,9 @@ def test_the_source_is_recorded_in_every_manifest_and_in_the_warehouse(make_work
         for event in result.all_events
         if event.is_step_materialization and event.asset_key is not None
     }
-    assert set(shown.values()) == {dg.TextMetadataValue("sandbox")} and len(shown) == 9
+    assert set(shown.values()) == {dg.TextMetadataValue("sandbox")}
+    every_asset = {key.to_user_string() for assets_def in workspace.assets() for key in assets_def.keys}
+    assert set(shown) == every_asset and len(every_asset) == 16
 
 
 def test_a_rejected_token_fails_the_step_at_once_without_step_retries(make_workspace) -> None:  # type: ignore[no-untyped-def]
@@ -75,3 +77,21 @@ def test_a_failed_step_leaves_the_warehouse_closed(tmp_path) -> None:  # type: i
         timeout=60,
     )
     assert opened.returncode == 0, opened.stderr[-500:]
+
+
+def test_a_partition_older_than_the_org_keeps_is_refused_and_nothing_is_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Genesys returns nothing for days past its analytics retention; loading such a day would record a
+    day without work. The export step fails on its first attempt, naming the oldest day kept."""
+    from harness.workspace import Workspace
+    from wfm_pipeline.sandbox.launcher import SandboxProcess
+
+    retention = (date.today() - DAY).days - 10  # DAY is ten days too old
+    with SandboxProcess(profile="fast", agents=4, retention_days=retention) as sandbox:
+        workspace = Workspace(tmp_path / "retention", sandbox.base_url)
+        result = workspace.materialize(DAY.isoformat())
+    assert not result.success
+    messages = step_failures(result)
+    assert f"older than the org's analytics data retention ({retention} days" in messages
+    retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert [e.step_key for e in retried] == []
+    assert workspace.store.read_manifest(USER_DETAILS, DAY) is None

@@ -19,7 +19,7 @@ import pytest
 from harness.workspace import WAREHOUSE_MAX, WAREHOUSE_MIN, Workspace
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs import checks
-from wfm_pipeline.loaders import load_user_details
+from wfm_pipeline.loaders import load_directory, load_user_details
 from wfm_pipeline.sandbox.launcher import SandboxProcess
 from wfm_pipeline_tests.pipeline.test_materialize import DAYS, FIRST, LAST, OCCUPANCY_FIELDS, succeeded
 from wfm_pipeline_tests.pipeline.truth import Truth, expected_occupancy
@@ -51,6 +51,9 @@ def load_user_details_into(workspace: Workspace, database: Path, rows_per_bucket
             yield spec, frame
 
     with duckdb.connect(str(database)) as connection:
+        # the ids of the facts must resolve: the dimensions of the same export first
+        directory = load_directory(workspace.store)
+        warehouse.merge_dimensions(connection, directory.frames, source=directory.source)
 
         def before_commit() -> None:
             outcomes = checks.user_details_outcomes(connection, load.checks, DAYS[0], DAYS[-1])
@@ -69,8 +72,12 @@ def load_user_details_into(workspace: Workspace, database: Path, rows_per_bucket
 
 
 def rows(database: Path, spec: warehouse.TableSpec) -> list[tuple[object, ...]]:
+    """As ``Workspace.table``: the content columns, sorted."""
     with duckdb.connect(str(database), read_only=True) as connection:
-        return warehouse.read_slice(connection, spec, WAREHOUSE_MIN, WAREHOUSE_MAX).rows()
+        frame = warehouse.read_slice(connection, spec, WAREHOUSE_MIN, WAREHOUSE_MAX).select(
+            spec.content_columns
+        )
+    return frame.sort(frame.columns, nulls_last=True).rows()
 
 
 def test_a_load_in_many_chunks_equals_a_one_chunk_load_and_the_truth(
@@ -78,7 +85,9 @@ def test_a_load_in_many_chunks_equals_a_one_chunk_load_and_the_truth(
 ) -> None:
     many = load_user_details_into(exported, tmp_path / "many.duckdb", rows_per_bucket=40)
     one = load_user_details_into(exported, tmp_path / "one.duckdb", rows_per_bucket=10**9)
-    assert one == [spec.name for spec in USER_DETAILS_TABLES]
+    # one bucket: a chunk per table, then the membership of each day
+    membership = warehouse.AGENT_MANAGEMENT_UNIT_DAYS.name
+    assert one == [spec.name for spec in USER_DETAILS_TABLES] + [membership] * len(DAYS)
     assert len(many) >= 5 * len(one), many  # many buckets of agents, each a chunk per table
     for spec in USER_DETAILS_TABLES:
         streamed = rows(tmp_path / "many.duckdb", spec)
@@ -97,7 +106,7 @@ def test_a_load_in_many_chunks_equals_a_one_chunk_load_and_the_truth(
 
 
 def test_run_killed_after_some_chunks_were_inserted_leaves_previous_slice(exported: Workspace) -> None:
-    before = {spec.name: exported.table(spec) for spec in warehouse.TABLES}
+    before = {spec.name: exported.table(spec) for spec in warehouse.FACTS}
     assert all(before.values())
     script = textwrap.dedent(
         f"""
@@ -128,4 +137,4 @@ def test_run_killed_after_some_chunks_were_inserted_leaves_previous_slice(export
     assert done.returncode == -9, done.stderr[-3000:]
     inserted = int(done.stdout.split("routing rows in the transaction:")[1].split()[0])
     assert 0 < inserted <= len(before[warehouse.ROUTING_STATUS_SEGMENTS.name])
-    assert {spec.name: exported.table(spec) for spec in warehouse.TABLES} == before
+    assert {spec.name: exported.table(spec) for spec in warehouse.FACTS} == before

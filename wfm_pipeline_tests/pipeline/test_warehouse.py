@@ -261,3 +261,154 @@ def test_a_table_steps_scratch_left_by_a_kill_is_removed_once_stale_and_a_fresh_
     assert not stale.exists()
     assert fresh.exists()  # another step may be using it
     assert sorted(path.name for path in (tmp_path / "scratch").iterdir()) == ["scratch-live"]
+
+
+def _presences(seen: datetime, *rows: tuple[str, str, bool]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "organization_presence_id": presence_id,
+                "system_presence": "Available",
+                "name": name,
+                "type": "User",
+                "deactivated": deactivated,
+                "first_seen": seen,
+                "last_seen": seen,
+            }
+            for presence_id, name, deactivated in rows
+        ],
+        schema=dict(warehouse.PRESENCE_DEFINITIONS.columns),
+    )
+
+
+def test_dimensions_merge_snapshots_keeping_first_seen_and_vanished_rows(tmp_path: Path) -> None:
+    spec = warehouse.PRESENCE_DEFINITIONS
+    may, june = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        first = _presences(may, ("p1", "Lunch", False), ("p2", "Gone", False))
+        assert warehouse.merge_dimensions(connection, [(spec, first)], source="sandbox") == {spec.name: 2}
+        second = _presences(june, ("p1", "Lunch break", True), ("p3", "New", False))  # p2 vanished
+        assert warehouse.merge_dimensions(connection, [(spec, second)], source="sandbox") == {spec.name: 3}
+        rows = connection.execute(
+            "SELECT organization_presence_id, name, deactivated, first_seen, last_seen "
+            f"FROM {spec.qualified_name} ORDER BY 1"
+        ).fetchall()
+    assert rows == [
+        ("p1", "Lunch break", True, may, june),  # new values, first seen in May
+        ("p2", "Gone", False, may, may),  # kept as last seen: old facts still name it
+        ("p3", "New", False, june, june),
+    ]
+
+
+def test_a_snapshot_listing_a_key_twice_changes_nothing(tmp_path: Path) -> None:
+    spec = warehouse.PRESENCE_DEFINITIONS
+    may = datetime(2024, 5, 1, tzinfo=UTC)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        warehouse.merge_dimensions(
+            connection, [(spec, _presences(may, ("p1", "A", False)))], source="sandbox"
+        )
+        twice = _presences(may, ("p2", "B", False), ("p2", "C", False))
+        with pytest.raises(SliceWriteError, match="same organization_presence_id"):
+            warehouse.merge_dimensions(connection, [(spec, twice)], source="sandbox")
+        assert connection.execute(
+            f"SELECT organization_presence_id FROM {spec.qualified_name}"
+        ).fetchall() == [("p1",)]
+
+
+def test_every_column_of_every_table_is_described_and_no_description_is_left_over() -> None:
+    from wfm_pipeline.columns import COLUMN_DESCRIPTIONS
+
+    columns = {column for table in warehouse.TABLES for column in table.columns}
+    assert columns - set(COLUMN_DESCRIPTIONS) == set()
+    assert set(COLUMN_DESCRIPTIONS) - columns == set()
+
+
+def _exception_row(user: str, unit: str, code: str, secondary: str | None = None) -> dict[str, object]:
+    start = datetime(2024, 5, 1, 9, tzinfo=UTC)
+    return {
+        "user_id": user,
+        "management_unit_id": unit,
+        "local_date": D1,
+        "start_time": start,
+        "end_time": start,
+        "duration_seconds": 0,
+        "scheduled_activity_category": "Break",
+        "scheduled_activity_code_id": code,
+        "actual_activity_category": None,
+        "actual_activity_code_id": None,
+        "system_presence": None,
+        "routing_status": None,
+        "impact": "Negative",
+        "secondary_presence_id": secondary,
+    }
+
+
+def _dimension(spec: warehouse.TableSpec, *rows: dict[str, object]) -> warehouse.Chunk:
+    seen = datetime(2024, 5, 1, tzinfo=UTC)
+    full = [{**dict.fromkeys(spec.columns), **row, "first_seen": seen, "last_seen": seen} for row in rows]
+    return spec, pl.DataFrame(full, schema=dict(spec.columns))
+
+
+def test_ids_that_name_no_dimension_row_fail_the_check_naming_them(tmp_path: Path) -> None:
+    """Activity codes are per business unit: a code of another business unit does not resolve."""
+    from wfm_pipeline import quality
+
+    dimensions = [
+        _dimension(warehouse.AGENTS, {"user_id": "u1", "state": "active"}),
+        _dimension(
+            warehouse.MANAGEMENT_UNITS,
+            {"management_unit_id": "mu-a", "business_unit_id": "bu-a", "time_zone": "UTC"},
+            {"management_unit_id": "mu-b", "business_unit_id": "bu-b", "time_zone": "UTC"},
+        ),
+        _dimension(
+            warehouse.ACTIVITY_CODES,
+            {"business_unit_id": "bu-a", "activity_code_id": "1", "category": "Break"},
+        ),
+        _dimension(warehouse.PRESENCE_DEFINITIONS, {"organization_presence_id": "p1", "deactivated": True}),
+        _dimension(warehouse.BUSINESS_UNITS, {"business_unit_id": "bu-a"}, {"business_unit_id": "bu-b"}),
+    ]
+    rows = [
+        _exception_row("u1", "mu-a", "1", "p1"),  # resolves (a deactivated presence is still a row)
+        _exception_row("u1", "mu-b", "1"),  # code 1 exists only in bu-a
+        _exception_row("u2", "mu-a", "1", "p9"),  # unknown user and presence
+    ]
+    spec = warehouse.ADHERENCE_EXCEPTIONS
+    frame = pl.DataFrame(rows, schema=dict(spec.columns))
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        warehouse.merge_dimensions(connection, dimensions, source="sandbox")
+        warehouse.replace_slices(connection, [(spec, frame)], D1, D1, tables=[spec], source="sandbox")
+        found = quality.ids_resolve_to_dimensions(connection, spec, D1, D1)
+        resolved = quality.ids_resolve_to_dimensions(connection, spec, D2, D2)  # an empty slice
+    assert not found.passed
+    assert found.metadata["orphans"] == {
+        "user_id": 1,
+        "scheduled_activity_code_id": 1,
+        "secondary_presence_id": 1,
+    }
+    assert found.metadata["examples"] == {
+        "user_id": ["u2"],
+        "scheduled_activity_code_id": ["1"],
+        "secondary_presence_id": ["p9"],
+    }
+    assert "materialize dimension_tables" in str(found.metadata["fix"])
+    assert resolved.passed
+
+
+def test_a_user_day_under_two_units_fails_the_check(tmp_path: Path) -> None:
+    from wfm_pipeline import quality
+
+    spec = warehouse.ADHERENCE_DAILY
+    moved = pl.concat(
+        [
+            daily(D1, 90.0, ("u1",)),
+            daily(D1, 80.0, ("u1",)).with_columns(pl.lit("mu-2").alias("management_unit_id")),
+        ]
+    )
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        warehouse.replace_slices(
+            connection, [(spec, daily(D1, 90.0))], D1, D1, tables=[spec], source="sandbox"
+        )
+        assert quality.one_unit_per_user_day(connection, spec, D1, D1).passed
+        warehouse.replace_slices(connection, [(spec, moved)], D1, D1, tables=[spec], source="sandbox")
+        twice = quality.one_unit_per_user_day(connection, spec, D1, D1)
+    assert not twice.passed and twice.metadata == {"user_days_under_two_units": 1}

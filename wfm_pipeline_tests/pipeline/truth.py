@@ -52,8 +52,17 @@ class Truth:
         self.org = self.http.get("/sandbox/truth/org").json()
 
     def agents(self) -> list[tuple[str, str, str]]:
-        """(user id, management unit id, time zone)."""
+        """(user id, management unit id, time zone) of the agents in a unit."""
         return [(u, mu["id"], mu["timeZone"]) for mu in self.org["managementUnits"] for u in mu["userIds"]]
+
+    def departed(self) -> list[str]:
+        """The agents who left: in no unit, their history still served."""
+        return [user["id"] for user in self.org.get("departedAgents", [])]
+
+    def directory(self) -> dict[str, Any]:
+        response = self.http.get("/sandbox/truth/directory")
+        response.raise_for_status()
+        return response.json()
 
     def _get(self, route: str, user_id: str, start: datetime, end: datetime) -> Any:
         params = {"userId": user_id, "start": start.isoformat(), "end": end.isoformat()}
@@ -137,13 +146,21 @@ def _overlap(start: datetime, end: datetime, low: datetime, high: datetime) -> f
     return max(0.0, (min(end, high) - max(start, low)).total_seconds())
 
 
+# What the pipeline does with agents in no unit when WFM_DEFAULT_TIME_ZONE is not set (README): the zone of
+# the business units when they agree, else UTC. The sandbox's business units are in several zones.
+UNASSIGNED_ZONE = "UTC"
+
+
 def expected_occupancy(
-    truth: Truth, days: list[date]
+    truth: Truth, days: list[date], minutes: int = 30, unassigned_zone: str = UNASSIGNED_ZONE
 ) -> dict[tuple[str, str, datetime], dict[str, float | None]]:
-    """(user, grain, interval start) -> seconds per status and occupancy, for 30-min intervals from local
-    midnight and whole local days; only intervals with some on-queue / non-OFF_QUEUE time."""
+    """(user, grain, interval start) -> seconds per status and occupancy, for ``minutes`` intervals from
+    local midnight and whole local days; only intervals with some on-queue / non-OFF_QUEUE time. Agents in
+    no unit (departed) count in the local days of ``unassigned_zone``."""
     out: dict[tuple[str, str, datetime], dict[str, float | None]] = {}
-    for user_id, _, zone in truth.agents():
+    located = [(user_id, zone) for user_id, _, zone in truth.agents()]
+    located += [(user_id, unassigned_zone) for user_id in truth.departed()]
+    for user_id, zone in located:
         lo, hi = day_bounds(days[0], zone)[0], day_bounds(days[-1], zone)[1]
         timeline = truth.timeline(user_id, lo - timedelta(days=1), hi + timedelta(days=1))
         routing = [
@@ -159,8 +176,8 @@ def expected_occupancy(
             windows = [("P1D", day_start, day_end)]
             cursor = day_start
             while cursor < day_end:
-                windows.append(("PT30M", cursor, min(cursor + timedelta(minutes=30), day_end)))
-                cursor += timedelta(minutes=30)
+                windows.append((f"PT{minutes}M", cursor, min(cursor + timedelta(minutes=minutes), day_end)))
+                cursor += timedelta(minutes=minutes)
             for grain, low, high in windows:
                 row: dict[str, float | None] = dict.fromkeys(ROUTING_COLUMNS.values(), 0.0)
                 for start, end, status in routing:

@@ -31,12 +31,16 @@ def _dump(org: SandboxOrg) -> bytes:
         "businessUnits": [dataclasses.asdict(bu) for bu in org.business_units],
         "managementUnits": [dataclasses.asdict(mu) for mu in org.management_units],
         "presenceDefinitions": [dataclasses.asdict(p) for p in org.presence_definitions],
-        "agents": [dataclasses.asdict(org.agent(a)) for a in org.agent_ids()],  # type: ignore[arg-type]
+        "divisions": [dataclasses.asdict(d) for d in org.divisions],
+        "directory": [dataclasses.asdict(org.user(u)) for u in org.user_ids()],  # type: ignore[arg-type]
+        "activityCodes": [
+            dataclasses.asdict(c) for bu in org.business_units for c in org.activity_codes(bu.id)
+        ],
         "lookup": org.secondary_presence_lookup(),
         "users": {},
     }
     for user_id in _agents_per_mu(org):
-        mu = org.management_unit(org.agent(user_id).management_unit_id)  # type: ignore[union-attr]
+        mu = org.management_unit(org.user(user_id).management_unit_id)  # type: ignore[union-attr,arg-type]
         assert mu is not None
         document["users"][user_id] = {
             "schedule": [dataclasses.asdict(a) for a in org.schedule(user_id, WEEK_START, WEEK_END)],

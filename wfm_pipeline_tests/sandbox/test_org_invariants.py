@@ -61,11 +61,11 @@ def test_agents_are_spread_over_all_management_units(org: SandboxOrg) -> None:
     for mu in org.management_units:
         members = org.agent_ids(mu.id)
         assert members, mu.name
-        assert all(org.agent(a).management_unit_id == mu.id for a in members)  # type: ignore[union-attr]
+        assert all(org.user(a).management_unit_id == mu.id for a in members)  # type: ignore[union-attr]
         union.extend(members)
     assert sorted(union) == sorted(everyone)
-    assert org.agent("not-a-uuid") is None
-    assert org.agent("00000000-0000-4000-8000-000000000000") is None
+    assert org.user("not-a-uuid") is None
+    assert org.user("00000000-0000-4000-8000-000000000000") is None
     assert org.schedule("00000000-0000-4000-8000-000000000000", START, END) == []
     assert org.management_unit("nope") is None
 
@@ -156,7 +156,7 @@ def test_actuals_deviate_like_people(org: SandboxOrg, sample: dict) -> None:
 def test_night_shifts_cross_local_midnight(org: SandboxOrg, sample: dict) -> None:
     crossing = 0
     for user_id, (schedule, presence, _) in sample.items():
-        tz = ZoneInfo(org.management_unit(org.agent(user_id).management_unit_id).time_zone)  # type: ignore[union-attr]
+        tz = ZoneInfo(org.user(user_id).time_zone)  # type: ignore[arg-type,union-attr]
         for activity in schedule:
             if (
                 activity.start.astimezone(tz).date()

@@ -92,6 +92,62 @@ def test_sdk_discovers_the_org(api_client: Any) -> None:
     assert {limit.key for limit in limits} >= {"token.rate.per.minute"}
 
 
+def test_sdk_reads_the_directory(api_client: Any, sandbox: SandboxProcess) -> None:
+    """Divisions, users in every state, unit and business-unit settings, activity codes (inline and
+    through the download service), presence definitions of both kinds and the data retention."""
+    divisions = parsed(
+        sdk.AuthorizationApi(api_client).get_authorization_divisions(page_size=2, page_number=1)
+    )
+    assert divisions.total >= 2 and len(divisions.entities) == 2 and divisions.next_uri
+    assert [d.home_division for d in divisions.entities].count(True) == 1
+    users_api = sdk.UsersApi(api_client)
+    for state in wire.USER_STATES:
+        listing = parsed(users_api.get_users(state=state, page_size=500, page_number=1))
+        assert listing.entities and {u.state for u in listing.entities} == {state}
+    everyone = parsed(users_api.get_users(state=wire.USER_STATE_ANY, page_size=500, page_number=1)).entities
+    assert all(u.division.id and u.department and u.title for u in everyone)
+    assert {u.manager.id for u in everyone if u.manager} <= {u.id for u in everyone}
+
+    wfm = sdk.WorkforceManagementApi(api_client)
+    units = wfm.get_workforcemanagement_managementunits().entities
+    expanded = [
+        parsed(
+            wfm.get_workforcemanagement_managementunit(mu.id, expand=[wire.MANAGEMENT_UNIT_EXPAND_SETTINGS])
+        )
+        for mu in units
+    ]
+    thresholds = [mu.settings.adherence.adherence_exception_threshold_seconds for mu in expanded]
+    assert len(set(thresholds)) == len(units) and all(60 <= t <= 300 for t in thresholds)
+    assert parsed(wfm.get_workforcemanagement_managementunit(units[0].id)).settings is None
+    for bu in wfm.get_workforcemanagement_businessunits().entities:
+        response = parsed(
+            wfm.get_workforcemanagement_businessunit(bu.id, expand=[wire.BUSINESS_UNIT_EXPAND_SETTINGS])
+        )
+        assert response.settings.time_zone and response.settings.start_day_of_week
+        codes = parsed(wfm.get_workforcemanagement_businessunit_activitycodes(bu.id)).entities
+        assert {c.category for c in codes} <= set(wire.ACTIVITY_CATEGORIES) and all(c.id for c in codes)
+        linked = parsed(
+            wfm.get_workforcemanagement_businessunit_activitycodes(bu.id, force_download_service=True)
+        )
+        assert linked.entities is None and linked.download_url.startswith(sandbox.base_url)
+        downloaded = parsed(
+            api_client.deserialize(
+                DownloadedResponse(httpx.get(linked.download_url)), "BusinessUnitActivityCodeListing"
+            )
+        )
+        assert [c.to_dict() for c in downloaded.entities] == [c.to_dict() for c in codes]
+
+    presence = sdk.PresenceApi(api_client)
+    active = parsed(presence.get_presence_definitions(deactivated=wire.PRESENCE_DEACTIVATED_FALSE)).entities
+    deactivated = parsed(
+        presence.get_presence_definitions(deactivated=wire.PRESENCE_DEACTIVATED_TRUE)
+    ).entities
+    assert deactivated and all(p.deactivated and p.type == "User" for p in deactivated)
+    assert not any(p.deactivated for p in active)
+    retention = parsed(sdk.AnalyticsApi(api_client).get_analytics_dataretention_settings())
+    assert retention.retention_days == 1825 and retention.date_created.tzinfo is not None
+
+
 def test_sdk_runs_a_user_details_job_and_pages_all_results(api_client: Any) -> None:
     analytics = sdk.AnalyticsApi(api_client)
     availability = parsed(analytics.get_analytics_users_details_jobs_availability()).data_availability_date

@@ -21,6 +21,7 @@ from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 SEED = 11
 HISTORY_START = date(2024, 1, 1)
 NOW = datetime(2024, 6, 12, 15, 30, tzinfo=UTC)
+START_OF_MAY = datetime(2024, 5, 1, tzinfo=UTC)
 _ORG: SandboxOrg | None = None
 
 
@@ -106,6 +107,12 @@ def assert_error(reply: Any, status: int, code: str) -> dict[str, Any]:
     assert body["contextId"] == reply.headers[wire.HEADER_CORRELATION_ID]
     assert body["details"] is not None and body["errors"] == []
     return body
+
+
+def departed_at(h: Harness, user_id: str) -> datetime:
+    user = h.org.user(user_id)
+    assert user is not None and user.departed_at is not None
+    return user.departed_at
 
 
 def mu_ids(h: Harness) -> list[str]:
@@ -265,7 +272,9 @@ def test_discovery_routes_list_the_org_model() -> None:
         if "nextUri" not in listing:
             break
         page += 1
-    assert seen == h.org.agent_ids() and listing["total"] == 40 and listing["pageCount"] == page
+    # Active users only (Genesys's default state): the active agents in unit order, then the staff.
+    active = h.org.user_ids(("active",))
+    assert seen == active and listing["total"] == len(active) and listing["pageCount"] == page
     presences = h.get(wire.PRESENCE_DEFINITIONS_PATH).json()["entities"]
     assert {p["systemPresence"] for p in presences} <= set(wire.WFM_SYSTEM_PRESENCES)
     assert_error(
@@ -398,7 +407,7 @@ def test_jobs_are_visible_only_to_the_client_that_created_them() -> None:
 
 def test_user_details_job_life_cycle_and_retention() -> None:
     h = harness(result_retention_seconds=600)
-    job_id = submit_details(h, datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 3, tzinfo=UTC))
+    job_id = submit_details(h, START_OF_MAY, datetime(2024, 5, 3, tzinfo=UTC))
     status = h.get(DETAILS_JOB.format(job_id=job_id)).json()
     assert status["state"] == "QUEUED" and "completionDate" not in status and "submissionDate" in status
     before = assert_error(h.get(RESULTS.format(job_id=job_id)), 400, wire.ERROR_BAD_REQUEST)
@@ -410,7 +419,11 @@ def test_user_details_job_life_cycle_and_retention() -> None:
     pages = all_pages(h, job_id, page_size=10)
     assert len(pages) > 1 and all("dataAvailabilityDate" in p for p in pages) and "cursor" not in pages[-1]
     users = {d["userId"] for p in pages for d in p["userDetails"]}
-    assert users == set(h.org.agent_ids())
+    # Departed agents' records are served too, up to their departure.
+    assert users == {
+        *h.org.agent_ids(),
+        *(u for u in h.org.departed_agent_ids() if departed_at(h, u) > START_OF_MAY),
+    }
     h.clock.advance(601)
     assert details_state(h, job_id) == "EXPIRED"
     assert_error(h.get(RESULTS.format(job_id=job_id)), 404, wire.ERROR_NOT_FOUND)

@@ -12,6 +12,7 @@ from wfm_pipeline.transforms import (
     PRESENCE_SEGMENTS_SCHEMA,
     ROUTING_STATUS_SEGMENTS_SCHEMA,
     ManagementUnitInfo,
+    OccupancyInterval,
     agent_occupancy,
     day_frame,
 )
@@ -26,7 +27,7 @@ def at(hour: int, minute: int = 0, day: int = 15, month: int = 1) -> datetime:
 
 
 def routing_frame(
-    rows: list[tuple[str, datetime, datetime]], mu: str = "mu-utc", local: date = DAY
+    rows: list[tuple[str, datetime, datetime]], mu: str | None = "mu-utc", local: date = DAY
 ) -> pl.DataFrame:
     return pl.DataFrame(
         [
@@ -47,7 +48,7 @@ def routing_frame(
 
 
 def presence_frame(
-    rows: list[tuple[str, datetime, datetime]], mu: str = "mu-utc", local: date = DAY
+    rows: list[tuple[str, datetime, datetime]], mu: str | None = "mu-utc", local: date = DAY
 ) -> pl.DataFrame:
     return pl.DataFrame(
         [
@@ -135,3 +136,40 @@ def test_intervals_count_from_local_midnight_on_a_23_hour_day() -> None:
 def test_no_segments_no_rows() -> None:
     result = agent_occupancy(routing_frame([]), presence_frame([]), day_frame([UTC_UNIT], DAY, DAY))
     assert result.is_empty() and result.schema == pl.Schema(AGENT_OCCUPANCY_SCHEMA)
+
+
+def test_fifteen_and_sixty_minute_intervals_from_hand_counted_seconds() -> None:
+    routing = routing_frame([("IDLE", at(8, 10), at(8, 20)), ("INTERACTING", at(8, 20), at(9, 5))])
+    days = day_frame([UTC_UNIT], DAY, DAY)
+    quarter = agent_occupancy(routing, presence_frame([]), days, OccupancyInterval.PT15M)
+    assert quarter.filter(pl.col("grain") == "PT15M").select(
+        "interval_start", "idle_seconds", "interacting_seconds"
+    ).rows() == [
+        (at(8), 300.0, 0.0),
+        (at(8, 15), 300.0, 600.0),
+        (at(8, 30), 0.0, 900.0),
+        (at(8, 45), 0.0, 900.0),
+        (at(9), 0.0, 300.0),
+    ]
+    hour = agent_occupancy(routing, presence_frame([]), days, OccupancyInterval.PT60M)
+    assert hour.select(
+        "grain", "interval_start", "interval_end", "idle_seconds", "interacting_seconds"
+    ).rows() == [
+        ("P1D", at(0), at(0, day=16), 600.0, 2700.0),
+        ("PT60M", at(8), at(9), 600.0, 2400.0),
+        ("PT60M", at(9), at(10), 0.0, 300.0),
+    ]
+    # whatever the interval, the day row is the same
+    assert quarter.filter(pl.col("grain") == "P1D").equals(hour.filter(pl.col("grain") == "P1D"))
+
+
+def test_agents_in_no_unit_get_a_null_unit_and_the_default_zone_days() -> None:
+    # u1 is in no unit; the org's default zone is New York: its 2024-01-15 is 05:00Z .. 05:00Z next day
+    routing = routing_frame([("IDLE", at(5), at(6))], mu=None, local=DAY)
+    days = day_frame([], DAY, DAY, unassigned_time_zone="America/New_York")
+    rows = agent_occupancy(routing, presence_frame([], mu=None), days)
+    assert rows.select("management_unit_id", "grain", "interval_start", "idle_seconds").rows() == [
+        (None, "P1D", at(5), 3600.0),
+        (None, "PT30M", at(5), 1800.0),  # half hours count from New York's midnight
+        (None, "PT30M", at(5, 30), 1800.0),
+    ]

@@ -279,3 +279,23 @@ def test_timestamps_with_offsets_take_the_slow_path_and_agree() -> None:
 def test_malformed_served_bytes_raise(document: bytes) -> None:
     with pytest.raises(RawRecordError):
         status_records_from_json([document])
+
+
+def test_an_agent_in_no_unit_is_kept_with_a_null_unit_in_the_default_zone() -> None:
+    # SPANS_MIDNIGHT (22:30-23:30Z) of the user in no unit, cut at New York's days instead of dropped;
+    # u1 keeps Berlin's days. All of New York's 2024-01-15 (05:00Z..05:00Z) holds it.
+    records, _ = parse_pages(pages())
+    zone = "America/New_York"
+    days = day_frame([BERLIN], date(2024, 1, 15), date(2024, 1, 15), unassigned_time_zone=zone)
+    kept = segments(
+        records, membership_frame([BERLIN]), days, ROUTING_STATUS_COLUMNS, unassigned_time_zone=zone
+    )
+    unassigned = kept.filter(pl.col("user_id") == "not-in-any-unit")
+    assert unassigned.select("management_unit_id", "local_date", "start_time", "end_time").rows() == [
+        (None, date(2024, 1, 15), utc(15, 22, 30), utc(15, 23, 30))
+    ]
+    assert kept.filter(pl.col("user_id") == "u1").equals(
+        routing_segments(date(2024, 1, 15), date(2024, 1, 15))
+    )
+    # without a default zone the agent in no unit has no local day and is dropped, as before
+    assert routing_segments(date(2024, 1, 15), date(2024, 1, 15))["user_id"].unique().to_list() == ["u1"]

@@ -21,8 +21,9 @@ import dagster as dg
 from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
 from wfm_pipeline.defs.partitions import Partitioning, partition_days
 from wfm_pipeline.defs.pools import API_POOL
+from wfm_pipeline.defs.progress import progress_lines
 from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource
-from wfm_pipeline.extractors import Extraction, extract_adherence, extract_user_details
+from wfm_pipeline.extractors import AggregatesSampling, Extraction, extract_adherence, extract_user_details
 from wfm_pipeline.processes import bind_step_to_run_worker
 from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS
 
@@ -96,16 +97,19 @@ def _specs(kind: str, what: str) -> list[dg.AssetSpec]:
         dg.AssetSpec(
             f"{kind}_raw_files",
             deps=[f"{kind}_export_jobs"],
-            description=f"{what} results as served under $WFM_DATA_DIR/raw, plus per-day manifests.",
+            description=f"{what} results as served, under `$WFM_DATA_DIR/raw/`, plus per-day manifests.",
             group_name=GROUP,
             kinds={"api", "json"},
         ),
     ]
 
 
-def export_assets(partitioning: Partitioning, occupancy_sample_agents: int) -> list[dg.AssetsDefinition]:
-    """The two export steps, partitioned by ``partitioning``; ``occupancy_sample_agents`` per unit get
-    their aggregates fetched for the occupancy cross-check."""
+def export_assets(
+    partitioning: Partitioning, sample: AggregatesSampling, default_time_zone: str | None
+) -> list[dg.AssetsDefinition]:
+    """The two export steps, partitioned by ``partitioning``; ``sample`` says whose aggregates are fetched
+    for the occupancy cross-check; agents in no unit get the local days of ``default_time_zone`` (None:
+    the org's)."""
     common: dict[str, Any] = {
         "partitions_def": partitioning.partitions_def,
         "backfill_policy": partitioning.backfill_policy,
@@ -120,7 +124,11 @@ def export_assets(partitioning: Partitioning, occupancy_sample_agents: int) -> l
     ) -> Iterator[dg.MaterializeResult[None]]:
         bind_step_to_run_worker()
         first, last = partition_days(context)
-        with pipeline_errors_fail_the_step(), genesys.client() as client:
+        with (
+            pipeline_errors_fail_the_step(),
+            genesys.client() as client,
+            progress_lines(context.log.info, client.metrics, f"adherence {first}..{last}"),
+        ):
             extraction = extract_adherence(client, raw_store.store(), first, last, context.run.run_id)
         yield from _results(context, extraction)
 
@@ -132,9 +140,13 @@ def export_assets(partitioning: Partitioning, occupancy_sample_agents: int) -> l
     ) -> Iterator[dg.MaterializeResult[None]]:
         bind_step_to_run_worker()
         first, last = partition_days(context)
-        with pipeline_errors_fail_the_step(), genesys.client() as client:
+        with (
+            pipeline_errors_fail_the_step(),
+            genesys.client() as client,
+            progress_lines(context.log.info, client.metrics, f"user details {first}..{last}"),
+        ):
             extraction = extract_user_details(
-                client, raw_store.store(), first, last, context.run.run_id, occupancy_sample_agents
+                client, raw_store.store(), first, last, context.run.run_id, sample, default_time_zone
             )
         yield from _results(context, extraction)
 

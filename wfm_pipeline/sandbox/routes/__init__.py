@@ -8,6 +8,7 @@ from wfm_pipeline.sandbox.routes import (
     adherence,
     admin,
     aggregates,
+    directory,
     discovery,
     limits,
     oauth,
@@ -21,6 +22,7 @@ def build_routes() -> list[Route]:
     return [
         *oauth.routes(),
         *discovery.routes(),
+        *directory.routes(),
         *adherence.routes(),
         *user_details.routes(),
         *aggregates.routes(),

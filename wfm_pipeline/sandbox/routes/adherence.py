@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hmac
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +26,7 @@ from wfm_pipeline.sandbox.jobs import (
     latency_seconds,
 )
 from wfm_pipeline.sandbox.routes.api import api
+from wfm_pipeline.sandbox.routes.presigned import refusal, s3_error, signed_url
 from wfm_pipeline.sandbox.state import DOWNLOADS_PREFIX, Caller, SandboxState, sandbox_of
 from wfm_pipeline.sandbox.validation import optional_bool, read_json_object, valid_time_zone
 
@@ -111,47 +111,25 @@ async def post_adherence_bulk(request: Request, sandbox: SandboxState, caller: C
     return json_response(adherence_response(job, now, None), 202)
 
 
-def download_url(
-    request: Request, sandbox: SandboxState, job: AdherenceJob, index: int, now: datetime
-) -> str:
-    token = f"{job.id}.{index}"
-    expires = int(job.download_expiry(now).timestamp() * 1000)
-    signature = sandbox.sign(f"{token}:{expires}")
-    base = str(request.base_url).rstrip("/")
-    return f"{base}{DOWNLOADS_PREFIX}{token}?expires={expires}&signature={signature}"
-
-
 async def get_adherence_bulk_job(request: Request, sandbox: SandboxState, caller: Caller) -> Response:
     job = sandbox.jobs.get(request.path_params["job_id"], caller.token.client_id, AdherenceJob, caller.now)
     if job is None:
         raise not_found("The requested historical adherence job was not found.")
     urls = None
     if job.status(caller.now) == "Complete":
-        urls = [download_url(request, sandbox, job, index, caller.now) for index in range(len(job.items))]
+        expires_at = job.download_expiry(caller.now)
+        urls = [
+            signed_url(request, sandbox, f"{job.id}.{index}", expires_at) for index in range(len(job.items))
+        ]
     return json_response(adherence_response(job, caller.now, urls))
-
-
-def s3_error(status: int, code: str, message: str) -> Response:
-    """Presigned-download errors look like S3's (XML), as the real download host is S3-style."""
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    )
-    return Response(body, status_code=status, media_type="application/xml")
 
 
 async def download(request: Request) -> Response:
     sandbox = sandbox_of(request)
     token = request.path_params["token"]
-    expires, signature = request.query_params.get("expires", ""), request.query_params.get("signature", "")
-    if not expires.isdigit() or not hmac.compare_digest(sandbox.sign(f"{token}:{expires}"), signature):
-        return s3_error(
-            403,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided.",
-        )
-    if sandbox.now().timestamp() * 1000 >= int(expires):
-        return s3_error(403, "AccessDenied", "Request has expired")
+    refused = refusal(request, sandbox, token)
+    if refused is not None:
+        return refused
     job_id, _, index_text = token.rpartition(".")
     job = sandbox.jobs.find(job_id)
     if not isinstance(job, AdherenceJob) or not index_text.isdigit() or int(index_text) >= len(job.items):

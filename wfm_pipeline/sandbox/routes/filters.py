@@ -79,7 +79,9 @@ def filter_list(body: dict[str, Any], key: str) -> tuple[dict[str, Any], ...]:
 
 
 def select_users(sandbox: SandboxState, filters: tuple[dict[str, Any], ...]) -> tuple[str, ...]:
-    users = sandbox.org.agent_ids()
+    """The users an analytics query covers: every agent with history, departed ones too (Genesys keeps a
+    deleted user's records); the staff has none."""
+    users = [*sandbox.org.agent_ids(), *sandbox.org.departed_agent_ids()]
     if filters:
         users = [u for u in users if all(filter_matches(f, {"userId": u}) for f in filters)]
     return tuple(sorted(users))

@@ -1,4 +1,5 @@
-"""Truth routes (no auth; for tests and benchmarks): the org model, schedules and timelines, unclipped."""
+"""Truth routes (no auth; for tests and benchmarks): the org model, its directory, schedules and timelines,
+unclipped."""
 
 from __future__ import annotations
 
@@ -31,6 +32,55 @@ async def truth_org(request: Request) -> Response:
                 }
                 for mu in org.management_units
             ],
+            # In no unit, so not above: their local days are in the default time zone; nothing of them
+            # starts or lasts past departedAt.
+            "departedAgents": [
+                {"id": user.id, "timeZone": user.time_zone, "departedAt": format_ts(user.departed_at)}
+                for user in map(org.user, org.departed_agent_ids())
+                if user is not None and user.departed_at is not None
+            ],
+            "defaultTimeZone": org.default_time_zone,
+        }
+    )
+
+
+async def truth_directory(request: Request) -> Response:
+    """Every user in every state (management unit, manager, division, the zone of its days), the units'
+    adherence settings, the activity code ids per business unit, the deactivated presence definitions and
+    the retention, straight from the org model."""
+    org = sandbox_of(request).org
+    users = [user for user in map(org.user, org.user_ids()) if user is not None]
+    return json_response(
+        {
+            "users": [
+                {
+                    "id": user.id,
+                    "name": user.name,
+                    "state": user.state,
+                    "managementUnitId": user.management_unit_id,
+                    "managerId": user.manager_id,
+                    "divisionId": user.division_id,
+                    "timeZone": user.time_zone,
+                    "departedAt": None if user.departed_at is None else format_ts(user.departed_at),
+                }
+                for user in users
+            ],
+            "managementUnits": [
+                {
+                    "id": mu.id,
+                    "supervisorId": mu.supervisor_id,
+                    "adherenceExceptionThresholdSeconds": mu.adherence.exception_threshold_seconds,
+                    "ignoredActivityCategories": list(mu.adherence.ignored_activity_categories),
+                }
+                for mu in org.management_units
+            ],
+            "divisionIds": [division.id for division in org.divisions],
+            "activityCodeIds": {
+                bu.id: [code.id for code in org.activity_codes(bu.id)] for bu in org.business_units
+            },
+            "deactivatedPresenceIds": [p.id for p in org.presence_definitions if p.deactivated],
+            "defaultTimeZone": org.default_time_zone,
+            "retentionDays": org.config.retention_days,
         }
     )
 
@@ -38,7 +88,7 @@ async def truth_org(request: Request) -> Response:
 def truth_window(request: Request) -> tuple[str, datetime, datetime]:
     sandbox = sandbox_of(request)
     user_id = request.query_params.get("userId", "")
-    if sandbox.org.agent(user_id) is None:
+    if sandbox.org.user(user_id) is None:
         raise not_found(f"user {user_id!r} not found")
     start = parse_ts(request.query_params.get("start"), "start")
     end = parse_ts(request.query_params.get("end"), "end")
@@ -85,6 +135,7 @@ async def truth_timeline(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/sandbox/truth/org", truth_org, methods=["GET"]),
+        Route("/sandbox/truth/directory", truth_directory, methods=["GET"]),
         Route("/sandbox/truth/schedule", truth_schedule, methods=["GET"]),
         Route("/sandbox/truth/timeline", truth_timeline, methods=["GET"]),
     ]
