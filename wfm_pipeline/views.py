@@ -80,6 +80,40 @@ VIEWS: tuple[View, ...] = (
         """,
     ),
     View(
+        "agent_occupancy_dense",
+        "agent_occupancy's interval rows on a full grid: every interval of every agent-day that has a day "
+        "row; the intervals agent_occupancy does not store (no on-queue or non-OFF_QUEUE time) with 0 "
+        "seconds, NULL occupancy and NULL off_queue_seconds (not stored, so not known)",
+        """
+        WITH days AS (
+            SELECT d.user_id, d.management_unit_id, d.local_date, d.interval_start AS day_start,
+                   d.interval_end AS day_end, i.grain,
+                   to_minutes(CAST(regexp_extract(i.grain, 'PT([0-9]+)M', 1) AS INTEGER)) AS step
+            FROM {wfm}.agent_occupancy d
+            JOIN (SELECT DISTINCT user_id, local_date, grain
+                  FROM {wfm}.agent_occupancy WHERE grain <> 'P1D') i USING (user_id, local_date)
+            WHERE d.grain = 'P1D'),
+        grid AS (
+            SELECT user_id, management_unit_id, local_date, grain, step, day_end,
+                   unnest(generate_series(day_start, day_end - INTERVAL 1 MICROSECOND, step))
+                     AS interval_start
+            FROM days)
+        SELECT g.user_id, g.management_unit_id, g.local_date, g.grain, g.interval_start,
+               least(g.interval_start + g.step, g.day_end) AS interval_end,
+               coalesce(o.idle_seconds, 0) AS idle_seconds,
+               coalesce(o.interacting_seconds, 0) AS interacting_seconds,
+               coalesce(o.communicating_seconds, 0) AS communicating_seconds,
+               coalesce(o.not_responding_seconds, 0) AS not_responding_seconds,
+               o.off_queue_seconds,
+               coalesce(o.on_queue_seconds, 0) AS on_queue_seconds,
+               o.occupancy,
+               o.user_id IS NOT NULL AS stored
+        FROM grid g LEFT JOIN {wfm}.agent_occupancy o
+          ON o.user_id = g.user_id AND o.local_date = g.local_date AND o.grain = g.grain
+          AND o.interval_start = g.interval_start
+        """,
+    ),
+    View(
         "exception_minutes_by_activity_code",
         "minutes out of adherence per agent per local day per scheduled activity code (codes are per "
         "business unit: resolved through the agent's management unit)",

@@ -466,8 +466,7 @@ def replace_slices(
     back (DuckDB persists only committed transactions). Returns the rows inserted per table.
     """
     inserted = dict.fromkeys((spec.name for spec in tables), 0)
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(connection):
         prepare(connection)  # inside: a refused write leaves even a new file's schema unwritten
         claim_source(connection, source)
         for spec in tables:
@@ -482,12 +481,6 @@ def replace_slices(
             inserted[spec.name] += _insert_chunk(connection, spec, frame, first, last)
         if before_commit is not None:
             before_commit()
-        connection.execute("COMMIT")
-    except BaseException:
-        # if the connection itself is broken DuckDB has already discarded the transaction
-        with contextlib.suppress(duckdb.Error):
-            connection.execute("ROLLBACK")
-        raise
     return inserted
 
 
@@ -498,19 +491,27 @@ def merge_dimensions(
     dimension, in ONE transaction: a row seen before keeps its ``first_seen`` and takes the new values; a
     row the snapshot no longer lists stays as it was last seen (facts of old days still name it). Returns
     the rows each table holds afterwards."""
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(connection):
         prepare(connection)
         claim_source(connection, source)
         for spec, frame in frames:
             _merge_dimension(connection, spec, frame)
-        totals = {spec.name: count_rows(connection, spec) for spec, _ in frames}
+        return {spec.name: count_rows(connection, spec) for spec, _ in frames}
+
+
+@contextlib.contextmanager
+def _transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN; the block; COMMIT -- or ROLLBACK if anything raises (DuckDB persists only what committed, so
+    a killed process leaves the previous state too)."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield
         connection.execute("COMMIT")
     except BaseException:
+        # if the connection itself is broken DuckDB has already discarded the transaction
         with contextlib.suppress(duckdb.Error):
             connection.execute("ROLLBACK")
         raise
-    return totals
 
 
 def _merge_dimension(connection: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pl.DataFrame) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import polars as pl
@@ -95,12 +96,14 @@ def _frame(
     kind: str,
     items: Sequence[Mapping[str, Any]],
     schema: Mapping[str, pl.DataType],
-    fields: Mapping[str, str],
     observed_at: datetime,
-    required: Sequence[str] = (),
+    required: Sequence[str],
+    renamed: Mapping[str, str] = MappingProxyType({}),
 ) -> pl.DataFrame:
-    """Rows of ``schema`` from ``items``: column <- item field per ``fields`` (the rest are the seen
-    columns); a missing field is null unless the column is ``required``."""
+    """Rows of ``schema`` from ``items`` (the client's models as the snapshot holds them): each column
+    from the item field of the same name, or of its ``renamed`` name; a missing field is null unless the
+    column is ``required``; columns no field names (the seen columns, derived ones) come out null."""
+    fields = {column: renamed.get(column, column) for column in schema if column not in _SEEN}
     rows = []
     for item in items:
         if not isinstance(item, Mapping):
@@ -119,95 +122,50 @@ def _frame(
     return pl.DataFrame(rows, schema=pl.Schema(schema))
 
 
+def _unknown(frame: pl.DataFrame, kind: str, column: str, key: str, known: tuple[str, ...]) -> None:
+    unknown = frame.filter(~pl.col(column).is_in(known))
+    if unknown.height:
+        raise RawRecordError(
+            f"directory {kind}: {column} {unknown[column][0]!r} of {unknown[key][0]} is not one of "
+            f"{', '.join(known)}"
+        )
+
+
 def agent_rows(
     users: Sequence[Mapping[str, Any]], divisions: Sequence[Mapping[str, Any]], observed_at: datetime
 ) -> pl.DataFrame:
     """Every user of the org, whatever their state, with their division's name."""
+    frame = _frame("users", users, AGENTS_SCHEMA, observed_at, ("user_id", "state"), {"user_id": "id"})
+    _unknown(frame, "users", "state", "user_id", wire.USER_STATES)
     names = {division.get("id"): division.get("name") for division in divisions}
-    fields = {
-        "user_id": "id",
-        "name": "name",
-        "email": "email",
-        "state": "state",
-        "division_id": "division_id",
-        "department": "department",
-        "title": "title",
-        "manager_id": "manager_id",
-    }
-    frame = _frame("users", users, AGENTS_SCHEMA, fields, observed_at, ("user_id", "state"))
-    unknown = frame.filter(~pl.col("state").is_in(wire.USER_STATES))
-    if unknown.height:
-        raise RawRecordError(
-            f"directory users: state {unknown['state'][0]!r} of user {unknown['user_id'][0]} is not one of "
-            f"{', '.join(wire.USER_STATES)}"
-        )
     division_names = pl.Series([names.get(division) for division in frame["division_id"]], dtype=pl.String)
-    return frame.with_columns(division_names.alias("division_name")).select(list(AGENTS_SCHEMA))
+    return frame.with_columns(division_names.alias("division_name"))
 
 
 def business_unit_rows(units: Sequence[Mapping[str, Any]], observed_at: datetime) -> pl.DataFrame:
-    fields = {
-        "business_unit_id": "id",
-        "name": "name",
-        "division_id": "division_id",
-        "time_zone": "time_zone",
-        "start_day_of_week": "start_day_of_week",
-    }
-    return _frame("business_units", units, BUSINESS_UNITS_SCHEMA, fields, observed_at, ("business_unit_id",))
+    key = {"business_unit_id": "id"}
+    return _frame("business_units", units, BUSINESS_UNITS_SCHEMA, observed_at, tuple(key), key)
 
 
 def management_unit_rows(units: Sequence[Mapping[str, Any]], observed_at: datetime) -> pl.DataFrame:
-    fields = {
-        "management_unit_id": "id",
-        "name": "name",
-        "business_unit_id": "business_unit_id",
-        "division_id": "division_id",
-        "time_zone": "time_zone",
-        "start_day_of_week": "start_day_of_week",
-        "adherence_target_percent": "adherence_target_percent",
-        "adherence_exception_threshold_seconds": "adherence_exception_threshold_seconds",
-        "severe_alert_threshold_minutes": "severe_alert_threshold_minutes",
-        "non_on_queue_activities_equivalent": "non_on_queue_activities_equivalent",
-        "track_on_queue_activity": "track_on_queue_activity",
-    }
     required = ("management_unit_id", "time_zone")
-    return _frame("management_units", units, MANAGEMENT_UNITS_SCHEMA, fields, observed_at, required)
+    renamed = {"management_unit_id": "id"}
+    return _frame("management_units", units, MANAGEMENT_UNITS_SCHEMA, observed_at, required, renamed)
 
 
 def activity_code_rows(codes: Sequence[Mapping[str, Any]], observed_at: datetime) -> pl.DataFrame:
-    fields = {
-        "business_unit_id": "business_unit_id",
-        "activity_code_id": "id",
-        "name": "name",
-        "category": "category",
-        "active": "active",
-        "default_code": "default_code",
-        "length_in_minutes": "length_in_minutes",
-        "counts_as_paid_time": "counts_as_paid_time",
-        "counts_as_work_time": "counts_as_work_time",
-        "secondary_presence_ids": "secondary_presence_ids",
-    }
     required = ("business_unit_id", "activity_code_id", "category")
-    frame = _frame("activity_codes", codes, ACTIVITY_CODES_SCHEMA, fields, observed_at, required)
-    unknown = frame.filter(~pl.col("category").is_in(wire.ACTIVITY_CATEGORIES))
-    if unknown.height:
-        raise RawRecordError(
-            f"directory activity_codes: category {unknown['category'][0]!r} of code "
-            f"{unknown['activity_code_id'][0]} is not one of {', '.join(wire.ACTIVITY_CATEGORIES)}"
-        )
+    frame = _frame(
+        "activity_codes", codes, ACTIVITY_CODES_SCHEMA, observed_at, required, {"activity_code_id": "id"}
+    )
+    _unknown(frame, "activity_codes", "category", "activity_code_id", wire.ACTIVITY_CATEGORIES)
     return frame
 
 
 def presence_definition_rows(presences: Sequence[Mapping[str, Any]], observed_at: datetime) -> pl.DataFrame:
     """Active and deactivated presences: facts of old days still carry the ids of deactivated ones."""
-    fields = {
-        "organization_presence_id": "id",
-        "system_presence": "system_presence",
-        "name": "name",
-        "type": "type",
-        "deactivated": "deactivated",
-    }
     required = ("organization_presence_id", "system_presence", "deactivated")
+    renamed = {"organization_presence_id": "id"}
     return _frame(
-        "presence_definitions", presences, PRESENCE_DEFINITIONS_SCHEMA, fields, observed_at, required
+        "presence_definitions", presences, PRESENCE_DEFINITIONS_SCHEMA, observed_at, required, renamed
     )

@@ -157,6 +157,21 @@ def test_views_answer_with_names(loaded: Workspace) -> None:
     assert minutes == pytest.approx(exceptions_minutes) and unnamed == 0
 
 
+def test_the_dense_occupancy_view_has_every_interval_of_every_agent_day(loaded: Workspace) -> None:
+    ((days, stored, dense, per_day, seconds, dense_seconds),) = query(
+        loaded,
+        "SELECT (SELECT count(*) FROM wfm.agent_occupancy WHERE grain = 'P1D'), "
+        "(SELECT count(*) FROM wfm.agent_occupancy WHERE grain <> 'P1D'), "
+        "(SELECT count(*) FROM wfm.agent_occupancy_dense), "
+        "(SELECT count(DISTINCT n) FROM (SELECT count(*) AS n FROM wfm.agent_occupancy_dense "
+        "GROUP BY user_id, local_date)), "
+        "(SELECT sum(interacting_seconds) FROM wfm.agent_occupancy WHERE grain <> 'P1D'), "
+        "(SELECT sum(interacting_seconds) FROM wfm.agent_occupancy_dense)",
+    )
+    assert dense == days * 48 > stored  # 24-hour days (no DST change in DAYS) of 30-minute intervals
+    assert per_day == 1 and dense_seconds == pytest.approx(seconds)
+
+
 @pytest.mark.parametrize("minutes", [15, 60])
 def test_occupancy_at_another_interval_equals_the_independent_computation(
     minutes: int,
@@ -165,8 +180,8 @@ def test_occupancy_at_another_interval_equals_the_independent_computation(
 ) -> None:
     workspace = make_workspace(f"interval-{minutes}")
     workspace.settings_env = {"WFM_OCCUPANCY_INTERVAL": f"PT{minutes}M"}
-    succeeded(workspace.materialize(FIRST))
-    expected = expected_occupancy(truth, DAYS[:1], minutes)
+    succeeded(workspace.materialize(FIRST, DAYS[1].isoformat()))
+    expected = expected_occupancy(truth, DAYS[:2], minutes)  # agents in no unit: UTC days (the default)
     got = {
         (row[0], row[1], row[2]): dict(zip(OCCUPANCY_FIELDS, row[3:], strict=True))
         for row in query(

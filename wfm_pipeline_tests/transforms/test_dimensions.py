@@ -46,7 +46,7 @@ def test_agents_keep_every_state_and_name_their_division() -> None:
 @pytest.mark.parametrize(
     ("users", "message"),
     [
-        ([user("u1", "suspended")], "state 'suspended' of user u1"),
+        ([user("u1", "suspended")], "state 'suspended' of u1 is not one of active, inactive, deleted"),
         ([user("u1", name=7)], "name = 7"),
         ([{**user("u1"), "state": None}], "state is missing"),
     ],
