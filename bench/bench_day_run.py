@@ -49,13 +49,16 @@ def _union_seconds(intervals: list[tuple[float, float]]) -> float:
 
 
 def _measure(instance: DagsterInstance, backfill_id: str) -> DayRun:
-    (record,) = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
-    run_id = record.dagster_run.run_id
-    created = record.create_timestamp.timestamp()
-    logs = instance.all_logs(run_id)
-    started = next(r.timestamp for r in logs if r.dagster_event_type == DagsterEventType.RUN_START)
+    """A one-day backfill is two runs since the directory is not partitioned (Dagster runs unpartitioned
+    assets of a backfill in a run of their own, first): from the first run's creation to the last one's
+    end, and the union of their steps."""
+    records = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
+    run_ids = [record.dagster_run.run_id for record in records]
+    created = min(record.create_timestamp.timestamp() for record in records)
+    logs = [log for run_id in run_ids for log in instance.all_logs(run_id)]
+    started = min(r.timestamp for r in logs if r.dagster_event_type == DagsterEventType.RUN_START)
     ended = max(r.timestamp for r in logs if r.dagster_event_type == DagsterEventType.RUN_SUCCESS)
-    spans, _ = step_intervals(instance, [run_id])
+    spans, _ = step_intervals(instance, run_ids)
     compute = _union_seconds([window for windows in spans.values() for window in windows])
     return DayRun(ended - created, started - created, compute)
 
