@@ -1,13 +1,15 @@
 """One-day run benchmark (not a test): what a sensor-style run of one day costs beyond its compute, through
 the real `wfm-pipeline dev` against the sandbox's `realistic` limits (compressed with --time-scale).
 
-    .venv/bin/python -m bench.bench_day_run [--runs 3] [--time-scale 60] [--executor multiprocess ...]
+    .venv/bin/python -m bench.bench_day_run [--runs 3] [--time-scale 60] [--executor in_process ...]
 
-Each run materializes every asset for one day (a one-key backfill: the same asset job and executor a
-sensor run uses), one after the other. Per run, from the event log: wall time from the run's creation to
-its end; compute, the time at least one step was executing (the union of STEP_START..STEP_SUCCESS
-intervals); and the start-up in between (queue and launch, run worker start, step process starts).
-``--executor`` names the ``WFM_STEP_EXECUTOR`` values to compare, each on a fresh stack. Prints markdown.
+Each run is what the sensor requests for one day (a run of its job ``wfm_daily`` with the sensor's range
+tags, directory included), one after the other, a week apart (no run reuses another's export job). Per
+run, from the event log: wall time from the run's creation to its end; compute, the time at least one step
+was executing (the union of STEP_START..STEP_SUCCESS intervals); and the start-up in between (queue and
+launch, run worker start, step process starts). ``--executor`` names the ``WFM_SENSOR_STEP_EXECUTOR`` values
+to compare, each on a fresh stack. On the first stack, a one-day backfill from the UI (every asset, one
+partition, ``WFM_STEP_EXECUTOR`` at its default) is measured too. Prints markdown.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from harness.devstack import DevStack, step_intervals
+from wfm_pipeline.defs.automation import JOB_NAME, PlannedRun
 
 FIRST_DAY = date(2024, 3, 5)
 
@@ -48,12 +51,9 @@ def _union_seconds(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def _measure(instance: DagsterInstance, backfill_id: str) -> DayRun:
-    """A one-day backfill is two runs since the directory is not partitioned (Dagster runs unpartitioned
-    assets of a backfill in a run of their own, first): from the first run's creation to the last one's
-    end, and the union of their steps."""
-    records = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
-    run_ids = [record.dagster_run.run_id for record in records]
+def _measure(instance: DagsterInstance, run_ids: list[str]) -> DayRun:
+    """From the first run's creation to the last one's end, and the union of their steps."""
+    records = instance.get_run_records(RunsFilter(run_ids=run_ids))
     created = min(record.create_timestamp.timestamp() for record in records)
     logs = [log for run_id in run_ids for log in instance.all_logs(run_id)]
     started = min(r.timestamp for r in logs if r.dagster_event_type == DagsterEventType.RUN_START)
@@ -61,6 +61,13 @@ def _measure(instance: DagsterInstance, backfill_id: str) -> DayRun:
     spans, _ = step_intervals(instance, run_ids)
     compute = _union_seconds([window for windows in spans.values() for window in windows])
     return DayRun(ended - created, started - created, compute)
+
+
+def _backfill_run_ids(instance: DagsterInstance, backfill_id: str) -> list[str]:
+    """A one-day backfill from the UI is two runs: Dagster runs a backfill's unpartitioned assets (the
+    directory) in a run of their own, before the partition's run."""
+    records = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
+    return [record.dagster_run.run_id for record in records]
 
 
 def _wait_until_idle(instance: DagsterInstance, timeout: float = 3600.0) -> None:
@@ -79,53 +86,95 @@ def _wait_until_idle(instance: DagsterInstance, timeout: float = 3600.0) -> None
         time.sleep(5.0)
 
 
-def measure(executor: str, runs: int, time_scale: float, workdir: Path) -> list[DayRun]:
-    stack = DevStack(
+@dataclass(frozen=True)
+class Measured:
+    sensor_runs: dict[str, list[DayRun]]  # by WFM_SENSOR_STEP_EXECUTOR
+    ui_backfill: DayRun
+
+
+def _stack(workdir: Path, executor: str, time_scale: float) -> DevStack:
+    return DevStack(
         root=workdir / executor,
         sandbox_args=f"--profile realistic --time-scale {time_scale}",
         # The sensor's first tick (before it is switched off) then requests one day, not a week.
-        extra_env={"WFM_STEP_EXECUTOR": executor, "WFM_SENSOR_LOOKBACK_DAYS": "1", "WFM_REFRESH_DAYS": "0"},
+        extra_env={
+            "WFM_SENSOR_STEP_EXECUTOR": executor,
+            "WFM_SENSOR_LOOKBACK_DAYS": "1",
+            "WFM_REFRESH_DAYS": "0",
+        },
     )
-    measured = []
-    with stack.running():
-        stack.stop_sensors()
-        _wait_until_idle(DagsterInstance.from_config(str(stack.dagster_home)))  # the sensor's first run
-        for index in range(runs):
-            backfill_id = stack.launch_backfill([(FIRST_DAY + timedelta(days=index)).isoformat()])
-            status = stack.wait_for_backfill(backfill_id)["status"]
-            if status != "COMPLETED_SUCCESS" and status != "COMPLETED":
-                raise RuntimeError(f"the one-day run ended {status}:\n{stack.log_tail()}")
-            measured.append(_measure(DagsterInstance.from_config(str(stack.dagster_home)), backfill_id))
-    return measured
 
 
-def markdown(results: dict[str, list[DayRun]], time_scale: float) -> str:
-    lines = [
-        f"### One-day runs, sandbox `realistic` at --time-scale {time_scale:g}, one after the other",
-        "",
-        "| WFM_STEP_EXECUTOR | runs | wall s (median) | compute s (median) | created -> RUN_START s "
+def measure(executors: list[str], runs: int, time_scale: float, workdir: Path) -> Measured:
+    sensor_runs: dict[str, list[DayRun]] = {}
+    ui_backfill: DayRun | None = None
+    for executor in executors:
+        stack = _stack(workdir, executor, time_scale)
+        with stack.running():
+            stack.stop_sensors()
+            instance = DagsterInstance.from_config(str(stack.dagster_home))
+            _wait_until_idle(instance)  # the sensor's first run
+            days = [FIRST_DAY + timedelta(weeks=index) for index in range(runs + 1)]
+            sensor_runs[executor] = []
+            for day in days[:runs]:
+                planned = PlannedRun(day.isoformat(), day.isoformat(), f"bench:{day}", "bench: one day")
+                run_id = stack.launch_job_run(JOB_NAME, planned.tags)
+                if (status := stack.wait_for_run(run_id)) != "SUCCESS":
+                    raise RuntimeError(f"the one-day run ended {status}:\n{stack.log_tail()}")
+                sensor_runs[executor].append(_measure(instance, [run_id]))
+            if ui_backfill is None:
+                backfill_id = stack.launch_backfill([days[runs].isoformat()])
+                status = stack.wait_for_backfill(backfill_id)["status"]
+                if status not in ("COMPLETED_SUCCESS", "COMPLETED"):
+                    raise RuntimeError(f"the one-day backfill ended {status}:\n{stack.log_tail()}")
+                ui_backfill = _measure(instance, _backfill_run_ids(instance, backfill_id))
+    assert ui_backfill is not None, "no executor to measure"
+    return Measured(sensor_runs, ui_backfill)
+
+
+def _row(label: str, runs: list[DayRun]) -> str:
+    return (
+        f"| {label} | {len(runs)} | {statistics.median(r.wall_seconds for r in runs):.1f} "
+        f"| {statistics.median(r.compute_seconds for r in runs):.1f} "
+        f"| {statistics.median(r.to_run_start_seconds for r in runs):.1f} "
+        f"| {statistics.median(r.ratio for r in runs):.2f} |"
+    )
+
+
+def markdown(measured: Measured, time_scale: float) -> str:
+    header = [
+        "| {} | runs | wall s (median) | compute s (median) | created -> RUN_START s "
         "| wall / compute (target <= 2) |",
         "|---|---|---|---|---|---|",
     ]
-    for executor, runs in results.items():
-        lines.append(
-            f"| {executor} | {len(runs)} | {statistics.median(r.wall_seconds for r in runs):.1f} "
-            f"| {statistics.median(r.compute_seconds for r in runs):.1f} "
-            f"| {statistics.median(r.to_run_start_seconds for r in runs):.1f} "
-            f"| {statistics.median(r.ratio for r in runs):.2f} |"
-        )
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"### One-day sensor runs (`{JOB_NAME}`), sandbox `realistic` at --time-scale {time_scale:g}, "
+            "one after the other",
+            "",
+            header[0].format("WFM_SENSOR_STEP_EXECUTOR"),
+            header[1],
+            *(_row(executor, runs) for executor, runs in measured.sensor_runs.items()),
+            "",
+            "### One-day backfill from the UI (every asset, one partition; two runs: the directory's, then "
+            "the day's)",
+            "",
+            header[0].format("WFM_STEP_EXECUTOR"),
+            header[1],
+            _row("multiprocess (default)", [measured.ui_backfill]),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--time-scale", type=float, default=60.0)
-    parser.add_argument("--executor", nargs="+", default=["multiprocess", "forkserver", "in_process"])
+    parser.add_argument("--executor", nargs="+", default=["in_process", "multiprocess", "forkserver"])
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="wfm-day-run-", ignore_cleanup_errors=True) as tmp:
-        results = {name: measure(name, args.runs, args.time_scale, Path(tmp)) for name in args.executor}
-    return markdown(results, args.time_scale)
+        measured = measure(args.executor, args.runs, args.time_scale, Path(tmp))
+    return markdown(measured, args.time_scale)
 
 
 if __name__ == "__main__":

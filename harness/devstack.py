@@ -45,6 +45,23 @@ query BackfillStatus($backfillId: String!) {
   }
 }
 """
+LAUNCH_RUN = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message stack }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+RUN_STATUS = """
+query RunStatus($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }
+"""
+REPOSITORIES_QUERY = (
+    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+)
+TERMINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
 SENSORS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { id name } } } } }"
 STOP_SENSOR = "mutation($id: String!) { stopSensor(id: $id) { __typename } }"
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -182,6 +199,31 @@ class DevStack:
         result = self.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
         assert result["__typename"] == "LaunchBackfillSuccess", result
         return str(result["backfillId"])
+
+    def launch_job_run(self, job_name: str, tags: dict[str, str]) -> str:
+        """A run of ``job_name`` with ``tags``, as a sensor's ``RunRequest`` makes one; returns its id."""
+        (repository,) = self.graphql(REPOSITORIES_QUERY)["repositoriesOrError"]["nodes"]
+        params = {
+            "selector": {
+                "repositoryLocationName": repository["location"]["name"],
+                "repositoryName": repository["name"],
+                "jobName": job_name,
+            },
+            "executionMetadata": {"tags": [{"key": key, "value": value} for key, value in tags.items()]},
+        }
+        result = self.graphql(LAUNCH_RUN, {"executionParams": params})["launchRun"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return str(result["run"]["runId"])
+
+    def wait_for_run(self, run_id: str, timeout: float = BACKFILL_TIMEOUT_SECONDS) -> str:
+        """The run's final status (SUCCESS, FAILURE or CANCELED)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = str(self.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"])
+            if status in TERMINAL_RUN_STATUSES:
+                return status
+            time.sleep(1.0)
+        raise AssertionError(f"run {run_id} not finished after {timeout} s\n{self.log_tail()}")
 
     def backfill_status(self, backfill_id: str) -> dict[str, Any]:
         """The backfill's GraphQL status; ``{}`` while the UI is down (the supervisor is restarting it)."""

@@ -20,6 +20,7 @@ import dagster as dg
 # Not exported by dagster's top level, but it is what define_asset_job returns.
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from wfm_pipeline.defs.executors import STEP_EXECUTORS
 from wfm_pipeline.defs.partitions import Partitioning
 from wfm_pipeline.defs.resources import GenesysApiResource
 from wfm_pipeline.defs.settings import PipelineSettings
@@ -44,6 +45,18 @@ class PlannedRun:
     last_key: str
     run_key: str
     reason: str
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            "dagster/asset_partition_range_start": self.first_key,
+            "dagster/asset_partition_range_end": self.last_key,
+            # one tag the runs list shows whole: which local days the run loads
+            "wfm/days": self.first_key
+            if self.first_key == self.last_key
+            else f"{self.first_key}..{self.last_key}",
+            "wfm/reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -91,21 +104,6 @@ def _materialized(instance: dg.DagsterInstance, table_keys: Sequence[dg.AssetKey
     return set.intersection(*sets) if sets else set()
 
 
-def _run_request(run: PlannedRun) -> dg.RunRequest:
-    return dg.RunRequest(
-        run_key=run.run_key,
-        tags={
-            "dagster/asset_partition_range_start": run.first_key,
-            "dagster/asset_partition_range_end": run.last_key,
-            # one tag the runs list shows whole: which local days the run loads
-            "wfm/days": run.first_key
-            if run.first_key == run.last_key
-            else f"{run.first_key}..{run.last_key}",
-            "wfm/reason": run.reason,
-        },
-    )
-
-
 _IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -131,6 +129,7 @@ def build_automation(
         JOB_NAME,
         selection=dg.AssetSelection.assets(*assets),
         description="Export jobs -> raw files -> clean tables for the selected days.",
+        executor_def=STEP_EXECUTORS[settings.sensor_step_executor],
     )
 
     @dg.sensor(
@@ -163,7 +162,7 @@ def build_automation(
             settings.refresh_days,
         )
         new_cursor = {"last_refresh_on": last_refresh_on, "available_until": available_until.isoformat()}
-        requests = [_run_request(run)] if run else []
+        requests = [dg.RunRequest(run_key=run.run_key, tags=run.tags)] if run else []
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
 
     return Automation(job=job, sensor=sensor)

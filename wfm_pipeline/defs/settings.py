@@ -16,8 +16,10 @@ Variables (default in brackets):
 - WFM_SENSOR_LOOKBACK_DAYS [7]: missing days the sensor fills in (older ones: launch a backfill)
 - WFM_SENSOR_INTERVAL_SECONDS [300]: sensor evaluation interval
 - WFM_OCCUPANCY_SAMPLE_AGENTS [2]: agents per unit compared with the aggregates API
-- WFM_STEP_EXECUTOR [multiprocess]: how a run executes its steps: multiprocess, forkserver or in_process
-  (``defs/executors.py``)
+- WFM_STEP_EXECUTOR [multiprocess]: how a backfill's (or any UI-launched) run executes its steps:
+  multiprocess, forkserver or in_process (``defs/executors.py``)
+- WFM_SENSOR_STEP_EXECUTOR [in_process]: the same for the sensor's ``wfm_daily`` runs: a few days each, whose
+  steps would otherwise spend longer starting than computing (BENCHMARKS.md "Start-up")
 - WFM_OCCUPANCY_INTERVAL [PT30M]: the interval rows of ``agent_occupancy``: PT15M, PT30M or PT60M
 - WFM_ASSET_OWNERS [team:wfm-pipeline]: owners of every asset (comma-separated e-mails or team:<name>)
 - WFM_FRESHNESS_DEADLINE_CRON [0 12 * * *]: when (UTC) the previous day's partition of every fact table
@@ -141,6 +143,7 @@ class PipelineSettings:
     sensor_interval_seconds: int
     occupancy_sample_agents: int
     step_executor: str  # a key of ``defs.executors.STEP_EXECUTORS``
+    sensor_step_executor: str  # the same, for the sensor's job
     occupancy_interval: OccupancyInterval
     asset_owners: tuple[str, ...]
     freshness_deadline_cron: str
@@ -190,6 +193,9 @@ class PipelineSettings:
             sensor_interval_seconds=_int_env(env, "WFM_SENSOR_INTERVAL_SECONDS", 300, 5),
             occupancy_sample_agents=_int_env(env, "WFM_OCCUPANCY_SAMPLE_AGENTS", 2, 0),
             step_executor=_choice_env(env, "WFM_STEP_EXECUTOR", tuple(STEP_EXECUTORS), "multiprocess"),
+            sensor_step_executor=_choice_env(
+                env, "WFM_SENSOR_STEP_EXECUTOR", tuple(STEP_EXECUTORS), "in_process"
+            ),
             occupancy_interval=OccupancyInterval(
                 _choice_env(
                     env, "WFM_OCCUPANCY_INTERVAL", tuple(OccupancyInterval), OccupancyInterval.PT30M.value

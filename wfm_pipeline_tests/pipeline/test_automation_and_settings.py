@@ -100,6 +100,22 @@ def test_settings_defaults_and_errors_name_the_variable(tmp_path: Path) -> None:
         PipelineSettings.from_env({"WFM_DUCKDB_PATH": str(tmp_path / "wfm.duckdb")})
 
 
+def test_sensor_runs_in_process_while_backfills_keep_their_step_processes(tmp_path: Path) -> None:
+    def executors(**env: str) -> tuple[str, str]:
+        defs = build_definitions(PipelineSettings.from_env({"WFM_DATA_DIR": str(tmp_path), **env}))
+        sensor_job = defs.resolve_job_def(JOB_NAME)
+        ui_job = defs.resolve_implicit_global_asset_job_def()
+        return sensor_job.executor_def.name, ui_job.executor_def.name
+
+    assert executors() == ("in_process", "multiprocess")
+    assert executors(WFM_SENSOR_STEP_EXECUTOR="multiprocess", WFM_STEP_EXECUTOR="in_process") == (
+        "multiprocess",
+        "in_process",
+    )
+    with pytest.raises(PipelineConfigError, match="WFM_SENSOR_STEP_EXECUTOR"):
+        PipelineSettings.from_env({"WFM_SENSOR_STEP_EXECUTOR": "threads"})
+
+
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYSCLOUD_", "DAGSTER_", "WFM_"))}
     return {**env, **extra}
