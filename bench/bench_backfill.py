@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import resource
 import tempfile
 import threading
 import time
@@ -90,8 +92,21 @@ def lower_bound(
     return LowerBound(concurrency_bound, jobs, "concurrent jobs cap")
 
 
-def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[str, Any]:
-    stack = DevStack(root=workdir / "pipeline", sandbox_args=f"--profile realistic --time-scale {time_scale}")
+def _children_cpu_seconds() -> float:
+    """CPU seconds of every finished descendant this process (and they, recursively) reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_pipeline_backfill(
+    days: int, time_scale: float, workdir: Path, step_executor: str = "multiprocess"
+) -> dict[str, Any]:
+    stack = DevStack(
+        root=workdir / "pipeline",
+        sandbox_args=f"--profile realistic --time-scale {time_scale}",
+        extra_env={"WFM_STEP_EXECUTOR": step_executor},
+    )
+    cpu_before = _children_cpu_seconds()
     stack.start()
     sampler = TreeMemorySampler(stack)
     sampler.start()
@@ -110,6 +125,8 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
     finally:
         stack.stop()
         sampler.stop()
+    # the whole tree, start-up and shut-down included: every process of it is reaped by its parent
+    tree_cpu_seconds = _children_cpu_seconds() - cpu_before
     client_metrics = _client_metrics(stack.dagster_home)
     failures = _failures(stack.dagster_home, backfill_id)
     profile = _step_profile(stack.dagster_home, backfill_id)
@@ -150,6 +167,7 @@ def run_pipeline_backfill(days: int, time_scale: float, workdir: Path) -> dict[s
         "throttled": stats["rateLimitedTotal"],
         "retries": client_metrics.get("retries", 0),
         "peak_mib": sampler.peak_mib,
+        "tree_cpu_seconds": tree_cpu_seconds,
         "failures": failures,
         "profile": profile,
     }
@@ -210,11 +228,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--time-scale", type=float, default=60.0)
     parser.add_argument("--baseline-minutes", type=float, default=5.0)
+    parser.add_argument("--step-executor", default="multiprocess", help="WFM_STEP_EXECUTOR of the backfill")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="wfm-bench-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp)
-        pipeline = run_pipeline_backfill(args.days, args.time_scale, workdir)
+        pipeline = run_pipeline_backfill(args.days, args.time_scale, workdir, args.step_executor)
         baseline = report_baseline.run(
             days=args.days, time_scale=args.time_scale, budget_seconds=args.baseline_minutes * 60
         )
@@ -246,6 +265,10 @@ def main(argv: list[str] | None = None) -> str:
         f"| client retries | {pipeline['retries']:.0f} | {baseline['retries']} |",
         f"| 429s served (target 0) | {pipeline['throttled']} | {baseline['throttled']} |",
         f"| peak memory, whole process tree | {pipeline['peak_mib']:.0f} MiB | n/a |",
+        f"| CPU, whole process tree (share of {os.cpu_count()} cores over the wall time) "
+        f"| {pipeline['tree_cpu_seconds']:.0f} s "
+        f"({pipeline['tree_cpu_seconds'] / (pipeline['wall_seconds'] * (os.cpu_count() or 1)):.0%}) | n/a |",
+        f"| WFM_STEP_EXECUTOR | {args.step_executor} | |",
         "",
         *(
             ["Failed steps of the backfill:", "", *(f"- {line}" for line in pipeline["failures"]), ""]

@@ -34,6 +34,7 @@ from wfm_pipeline.timestamps import days_between
 from wfm_pipeline.transforms import (
     ADHERENCE_DAILY_SCHEMA,
     CUT_PIECES_SCHEMA,
+    DAY_METRIC_COLUMNS,
     FileExceptions,
     ManagementUnitInfo,
     adherence_daily_rows,
@@ -92,6 +93,8 @@ class _Counts:
     raw_day_metrics: int = 0
     raw_exceptions: int = 0
     joined_continuations: int = 0  # pieces of exceptions cut at a window boundary, joined to the one before
+    # day-metric values Genesys left out (NULL in adherence_daily), per column
+    missing_day_metrics: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass
@@ -134,6 +137,12 @@ class AdherenceLoad:
     def joined_continuations(self) -> int:
         return self._consumed().joined_continuations
 
+    @property
+    def missing_day_metrics(self) -> dict[str, int]:
+        """Per day-metric column, the rows of the slice whose value Genesys left out (NULL)."""
+        counted = self._consumed().missing_day_metrics
+        return {column: counted[column] for column in DAY_METRIC_COLUMNS}
+
     def _consumed(self) -> _Counts:
         if self._counts is None:
             raise RuntimeError(
@@ -164,6 +173,8 @@ def _group_chunks(
     counts.joined_continuations += joined
     empty = pl.DataFrame(schema=ADHERENCE_DAILY_SCHEMA)
     daily = pl.concat([empty, *(parsed.daily.filter(in_days) for parsed in own)])
+    nulls = daily.select(DAY_METRIC_COLUMNS).null_count().row(0, named=True)
+    counts.missing_day_metrics.update({column: n for column, n in nulls.items() if n})
     return correct_day_metrics(daily, corrections)
 
 

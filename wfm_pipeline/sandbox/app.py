@@ -48,6 +48,7 @@ def create_app(
                 departed_agents=config.departed_agents,
                 default_time_zone=config.default_time_zone,
                 retention_days=config.retention_days,
+                fixed_system_presence_ids=config.behaviours.fixed_system_presence_ids,
             )
         )
     sandbox = SandboxState(config, org, clock or SystemClock())

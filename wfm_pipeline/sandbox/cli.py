@@ -9,7 +9,14 @@ from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wfm_pipeline import wire
-from wfm_pipeline.sandbox.config import PROFILES, ClientSpec, Limits, SandboxConfig, default_clients
+from wfm_pipeline.sandbox.config import (
+    PROFILES,
+    Behaviours,
+    ClientSpec,
+    Limits,
+    SandboxConfig,
+    default_clients,
+)
 from wfm_pipeline.sandbox.loopback import is_loopback_address
 
 
@@ -60,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="IANA zone of the local days of users in no unit; default the first business unit's",
     )
     parser.add_argument("--retention-days", type=int, default=1825, help="analytics data retention")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=Behaviours.names(),
+        metavar="BEHAVIOUR",
+        help=f"switch off a real-org behaviour (repeatable): {', '.join(Behaviours.names())}",
+    )
     parser.add_argument("--token-ttl", type=float, help="token lifetime in sandbox seconds (default 86400)")
     parser.add_argument("--limit", type=parse_limit, action="append", default=[], help="override: name=value")
     parser.add_argument(
@@ -91,6 +106,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         departed_agents=args.departed_agents,
         default_time_zone=args.default_time_zone,
         retention_days=args.retention_days,
+        behaviours=Behaviours().without(args.without),
         limit_overrides=overrides,
         clients=clients,
         exit_with_parent=args.exit_with_parent,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -139,7 +139,10 @@ FAST_LIMITS = Limits(
     download_url_ttl_seconds=600.0,
     availability_lag_seconds=300.0,
 )
-PROFILES: dict[str, Limits] = {"realistic": Limits(), "fast": FAST_LIMITS}
+# `lagging`: realistic, with the availability watermark hours behind, as a third-party production report
+# saw it (issue #12); the realistic profile's 30 minutes is what the docs suggest.
+LAGGING_LIMITS = replace(Limits(), availability_lag_seconds=4 * 3600.0)
+PROFILES: dict[str, Limits] = {"realistic": Limits(), "fast": FAST_LIMITS, "lagging": LAGGING_LIMITS}
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,30 @@ def default_clients() -> dict[str, ClientSpec]:
 
 
 @dataclass(frozen=True)
+class Behaviours:
+    """What real orgs do that a client must cope with, beyond the documented contract: each on by default,
+    each switchable (``--without NAME``) to test a client against the contract alone. README "Behaviours"
+    names the source of each."""
+
+    # A bulk adherence job still Processing lists "downloadUrls": [] (the key is there, empty).
+    empty_download_urls_while_processing: bool = True
+    # A user-details record still open at the job's dataAvailabilityDate has no endTime.
+    open_records: bool = True
+    # The System presence definitions have Genesys's ids, the same in every org (off: seed-derived ids).
+    fixed_system_presence_ids: bool = True
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def without(self, names: Iterable[str]) -> Behaviours:
+        unknown = sorted(set(names) - set(self.names()))
+        if unknown:
+            raise ValueError(f"unknown sandbox behaviour(s) {unknown}; choose from {list(self.names())}")
+        return replace(self, **dict.fromkeys(names, False))
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     host: str = wire.SANDBOX_DEFAULT_HOST
     port: int = wire.SANDBOX_DEFAULT_PORT
@@ -166,6 +193,7 @@ class SandboxConfig:
     departed_agents: int | None = None  # None: OrgConfig's default share
     default_time_zone: str | None = None  # None: the first business unit's zone
     retention_days: int = 1825
+    behaviours: Behaviours = field(default_factory=Behaviours)
     limit_overrides: Mapping[str, Any] = field(default_factory=dict)
     clients: Mapping[str, ClientSpec] = field(default_factory=default_clients)
     exit_with_parent: int | None = None  # pid: the server exits when that process is gone

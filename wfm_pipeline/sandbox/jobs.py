@@ -79,6 +79,8 @@ class UserDetailsJob:
     expires_at: datetime
     availability: datetime  # dataAvailabilityDate when the job ran: later data is absent
     fails: bool = False
+    # A record still open at ``availability`` is served without endTime (behaviour open_records).
+    open_records: bool = False
 
     def state(self, now: datetime) -> str:
         if now < self.pending_at:
@@ -238,6 +240,8 @@ class _UserDayReader:
         self._org, self._job, self._first_day = org, job, first_day
         # start < availability <=> start < ceil(availability), for whole-second starts.
         self._availability = ceil_epoch(job.availability)
+        # a record ending after this is still open when the job ran: served without endTime
+        self._open_after = job.availability.timestamp() if job.open_records else math.inf
         self._presence_passes = _memoized_filters(
             job.presence_filters, ("systemPresence", "organizationPresenceId")
         )
@@ -254,15 +258,15 @@ class _UserDayReader:
         # A record is kept in the document of the day it starts in (any earlier start in the job's
         # first day) if it starts before the availability.
         earliest = -math.inf if day == self._first_day else to_epoch(day)
-        availability = self._availability
+        availability, open_after = self._availability, self._open_after
         presence_passes, routing_passes = self._presence_passes, self._routing_passes
         presence = [
-            _presence_shape(format_epoch(s), format_epoch(e), system, presence_id)
+            _presence_shape(format_epoch(s), None if e > open_after else format_epoch(e), system, presence_id)
             for s, e, system, presence_id in self._org.presence_epochs(user_id, start, end)
             if earliest <= s < availability and presence_passes(system, presence_id)
         ]
         routing = [
-            _routing_shape(format_epoch(s), format_epoch(e), status)
+            _routing_shape(format_epoch(s), None if e > open_after else format_epoch(e), status)
             for s, e, status in self._org.routing_epochs(user_id, start, end)
             if earliest <= s < availability and routing_passes(status)
         ]
@@ -310,7 +314,10 @@ def routing_record(span: RoutingSpan) -> dict[str, Any]:
     return _routing_shape(format_ts(span.start), format_ts(span.end), span.routing_status)
 
 
-def _presence_shape(start: str, end: str, system_presence: str, presence_id: str) -> dict[str, Any]:
+def _presence_shape(start: str, end: str | None, system_presence: str, presence_id: str) -> dict[str, Any]:
+    """``end`` None: a record still open, served as Genesys does, without ``endTime``."""
+    if end is None:
+        return {"startTime": start, "systemPresence": system_presence, "organizationPresenceId": presence_id}
     return {
         "startTime": start,
         "endTime": end,
@@ -319,7 +326,9 @@ def _presence_shape(start: str, end: str, system_presence: str, presence_id: str
     }
 
 
-def _routing_shape(start: str, end: str, status: str) -> dict[str, Any]:
+def _routing_shape(start: str, end: str | None, status: str) -> dict[str, Any]:
+    if end is None:
+        return {"startTime": start, "routingStatus": status}
     return {"startTime": start, "endTime": end, "routingStatus": status}
 
 

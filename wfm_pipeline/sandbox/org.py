@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -48,6 +48,8 @@ class OrgConfig:
     # business unit's time zone.
     default_time_zone: str | None = None
     retention_days: int = 1825  # AnalyticsDataRetentionResponse.retentionDays
+    # The System presence definitions carry Genesys's ids (the same in every org); False: seed-derived ones.
+    fixed_system_presence_ids: bool = True
 
 
 def default_departed_agents(agents: int) -> int:
@@ -213,6 +215,23 @@ _PRESENCE_CATALOGUE: tuple[tuple[str, str, str, bool], ...] = (
     (gen.P_PERSONAL, "Away", "User", True),
 )
 
+# Genesys's primary (type System) presence definitions have the same id in every org, by WFM system
+# presence: from a /api/v2/presencedefinitions listing captured from an org (the test fixture of the
+# Genesys Terraform provider's organization_presence_definition package); Available, Away, Busy, Meal,
+# Break, On Queue and Offline are also the ids other public integrations hard-code.
+GENESYS_SYSTEM_PRESENCE_IDS: Mapping[str, str] = {
+    "Available": "6a3af858-942f-489d-9700-5f9bcdcdae9b",
+    "Away": "5e5c5c66-ea97-4e7f-ac41-6424784829f2",
+    "Busy": "31fe3bac-dea6-44b7-bed7-47f91660a1a0",
+    "Offline": "ccf3c10a-aa2c-4845-8e8d-f59fa48c58e5",
+    "Idle": "7ffa01cd-7866-4ad7-8faa-31e11b42f51f",
+    "OnQueue": "e08eaf1b-ee47-4fa9-a231-1200e284798f",
+    "Meal": "3fd96123-badb-4f69-bc03-1b1ccc6d8014",
+    "Training": "d2390a99-8546-bad9-8f0a-219548e8aeb0",
+    "Meeting": "bbdff279-7ae1-48ea-bade-7831d7234c64",
+    "Break": "227b37e2-f1d0-4dd0-8f50-badd7cf6d158",
+}
+
 # Genesys' default activity codes (id = ACTIVITY_CODE_IDS[category]) of every business unit: (category,
 # name, length in minutes, counts as paid time, counts as work time, the presences the generator schedules
 # the category with). "Unscheduled" is an adherence category, no activity code category (the SDK's
@@ -342,8 +361,13 @@ class SandboxOrg:
             seed, self._history_start, day_cache_size_for(config.agents) if cache_size is None else cache_size
         )
 
+        def presence_id(name: str, system: str, kind: str) -> str:
+            if kind == "System" and config.fixed_system_presence_ids:
+                return GENESYS_SYSTEM_PRESENCE_IDS[system]
+            return stable_uuid(seed, "presence", name)
+
         self.presence_definitions = tuple(
-            PresenceDefinition(stable_uuid(seed, "presence", name), name, system, kind, deactivated)
+            PresenceDefinition(presence_id(name, system, kind), name, system, kind, deactivated)
             for name, system, kind, deactivated in _PRESENCE_CATALOGUE
         )
         self._presence_fields = {

@@ -3,6 +3,7 @@
 from wfm_pipeline.transforms._adherence import (
     ADHERENCE_DAILY_SCHEMA,
     ADHERENCE_EXCEPTIONS_SCHEMA,
+    DAY_METRIC_COLUMNS,
     adherence_daily_rows,
     adherence_document,
     adherence_exception_rows,
@@ -65,6 +66,7 @@ __all__ = [
     "BUSINESS_UNITS_SCHEMA",
     "CUT_PIECES_SCHEMA",
     "DAY_GRAIN",
+    "DAY_METRIC_COLUMNS",
     "EXCEPTION_COUNT_CORRECTIONS_SCHEMA",
     "MANAGEMENT_UNITS_SCHEMA",
     "PRESENCE_COLUMNS",

@@ -70,7 +70,8 @@ _DAY_SECONDS_FIELDS = {
     "scheduleLengthSeconds": "schedule_length_seconds",
     "actualLengthSeconds": "actual_length_seconds",
 }
-
+# the columns Genesys may leave out of a day's metrics (NULL then)
+DAY_METRIC_COLUMNS = ("adherence_percentage", "conformance_percentage", *_DAY_SECONDS_FIELDS.values())
 
 # exceptionInfo fields with a documented vocabulary (SDK HistoricalAdherenceExceptionInfo) -> column
 _EXCEPTION_VOCABULARIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -100,18 +101,30 @@ def _require(record: Mapping[str, Any], field: str, where: str) -> Any:
     return record[field]
 
 
-def _int(record: Mapping[str, Any], field: str, where: str) -> int:
-    value = _require(record, field, where)
+def _checked_int(value: Any, field: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
         raise RawRecordError(f"{where}: {field} must be an integer, got {value!r}")
     return int(value)
 
 
-def _float(record: Mapping[str, Any], field: str, where: str) -> float:
-    value = _require(record, field, where)
+def _checked_float(value: Any, field: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RawRecordError(f"{where}: {field} must be a number, got {value!r}")
     return float(value)
+
+
+def _int(record: Mapping[str, Any], field: str, where: str) -> int:
+    return _checked_int(_require(record, field, where), field, where)
+
+
+def _optional_int(record: Mapping[str, Any], field: str, where: str) -> int | None:
+    value = record.get(field)
+    return None if value is None else _checked_int(value, field, where)
+
+
+def _optional_float(record: Mapping[str, Any], field: str, where: str) -> float | None:
+    value = record.get(field)
+    return None if value is None else _checked_float(value, field, where)
 
 
 def _file_header(
@@ -157,7 +170,11 @@ def _user_entries(document: Mapping[str, Any], list_field: str) -> Iterator[tupl
 def adherence_daily_rows(
     document: Mapping[str, Any], units: Mapping[str, ManagementUnitInfo], first: date, last: date
 ) -> pl.DataFrame:
-    """One row per user per local day in [first, last] (``dayMetrics`` outside the range are dropped)."""
+    """One row per user per local day in [first, last] (``dayMetrics`` outside the range are dropped).
+
+    Only ``dayStartOffsetSeconds`` is required (it places the row on its day): SDK 269 marks every field of
+    ``WfmHistoricalAdherenceBulkUserDayMetrics`` optional, so a metric Genesys leaves out is NULL (the
+    loader counts them), while a value of the wrong type is still malformed."""
     mu_id, time_zone, start, window_seconds = _file_header(document, units)
     rows = []
     for user_id, day_where, metrics in _user_entries(document, "dayMetrics"):
@@ -171,11 +188,11 @@ def adherence_daily_rows(
             "management_unit_id": mu_id,
             "local_date": local_date,
             "day_start": day_start,
-            "adherence_percentage": _float(metrics, "adherencePercentage", day_where),
-            "conformance_percentage": _float(metrics, "conformancePercentage", day_where),
+            "adherence_percentage": _optional_float(metrics, "adherencePercentage", day_where),
+            "conformance_percentage": _optional_float(metrics, "conformancePercentage", day_where),
         }
         for field, column in _DAY_SECONDS_FIELDS.items():
-            row[column] = _int(metrics, field, day_where)
+            row[column] = _optional_int(metrics, field, day_where)
         rows.append(row)
     return pl.DataFrame(rows, schema=ADHERENCE_DAILY_SCHEMA)
 

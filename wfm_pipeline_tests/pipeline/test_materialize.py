@@ -167,16 +167,9 @@ def test_malformed_raw_file_is_quarantined_and_nothing_is_loaded(make_workspace)
     workspace = make_workspace("malformed")
     succeeded(workspace.materialize(DAYS[0].isoformat()))
     before = {spec.name: workspace.table(spec) for spec in ALL_TABLES}
-    manifest_path = workspace.store.manifest_path(ADHERENCE, DAYS[0])
-    manifest = json.loads(manifest_path.read_text())
-    entry = manifest["files"][0]
-    raw_path = workspace.data_dir / entry["path"]
-    document = json.loads(raw_path.read_bytes())
-    del document["startDate"]
-    raw_path.write_text(json.dumps(document))
-    # keep the checksum consistent so the parse itself must catch it
-    entry["sha256"] = hashlib.sha256(raw_path.read_bytes()).hexdigest()
-    manifest_path.write_text(json.dumps(manifest))
+    manifest = json.loads(workspace.store.manifest_path(ADHERENCE, DAYS[0]).read_text())
+    raw_path = workspace.data_dir / manifest["files"][0]["path"]
+    _rewrite_first_adherence_file(workspace, DAYS[0], lambda document: document.pop("startDate"))
 
     result = dg.materialize(
         [assets_def for assets_def in workspace.assets() if assets_def.op.name == "adherence_tables"],
@@ -194,3 +187,83 @@ def test_malformed_raw_file_is_quarantined_and_nothing_is_loaded(make_workspace)
     assert (workspace.data_dir / "quarantine" / ADHERENCE / raw_path.name).exists()
     assert {spec.name: workspace.table(spec) for spec in ALL_TABLES} == before
     assert isinstance(before["adherence_daily"][0][3], datetime)
+
+
+def _rewrite_first_adherence_file(workspace: Workspace, day: date, edit) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """Edit the first raw adherence file of ``day`` as if Genesys had served it so (its checksum kept
+    consistent, so only the parse judges it); returns the edited document."""
+    manifest_path = workspace.store.manifest_path(ADHERENCE, day)
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["files"][0]
+    raw_path = workspace.data_dir / entry["path"]
+    document = json.loads(raw_path.read_bytes())
+    edit(document)
+    raw_path.write_text(json.dumps(document))
+    entry["sha256"] = hashlib.sha256(raw_path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    return dict(document)
+
+
+def _load_adherence_tables(workspace: Workspace, day: date) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [assets_def for assets_def in workspace.assets() if assets_def.op.name == "adherence_tables"],
+        resources=workspace.resources(),
+        partition_key=day.isoformat(),
+    )
+
+
+def test_a_unit_nobody_was_scheduled_in_warns_and_loads_the_rest(make_workspace) -> None:  # type: ignore[no-untyped-def]
+    """Genesys may leave out users and days without a schedule: a unit absent on a day is a warning,
+    not a failed load."""
+    workspace = make_workspace("unscheduled")
+    succeeded(workspace.materialize(DAYS[0].isoformat()))
+
+    def unschedule(document: dict) -> None:  # type: ignore[type-arg]
+        for user in document["userResults"]:
+            user["dayMetrics"], user["exceptionInfo"] = [], []
+
+    unit = _rewrite_first_adherence_file(workspace, DAYS[0], unschedule)["managementUnitId"]
+    result = _load_adherence_tables(workspace, DAYS[0])
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    absent = evaluations["every_management_unit_present"]
+    assert not absent.passed and absent.severity == dg.AssetCheckSeverity.WARN
+    assert f"{unit}@{DAYS[0].isoformat()}" in absent.metadata["missing"].value  # type: ignore[operator]
+    assert all(e.passed for name, e in evaluations.items() if name != "every_management_unit_present")
+    unit_at = warehouse.ADHERENCE_DAILY.content_columns.index("management_unit_id")
+    units = {row[unit_at] for row in workspace.table(warehouse.ADHERENCE_DAILY)}
+    assert unit not in units and units
+
+
+def test_day_metrics_genesys_leaves_out_load_as_null_and_are_counted(make_workspace) -> None:  # type: ignore[no-untyped-def]
+    """SDK 269 marks every day metric optional: one left out is NULL in the row, counted in the step's
+    metadata, and no check fails; the rest of the row and every other file load as before."""
+    workspace = make_workspace("missing-metrics")
+    succeeded(workspace.materialize(DAYS[0].isoformat()))
+
+    def leave_out(document: dict) -> None:  # type: ignore[type-arg]
+        for user in document["userResults"]:
+            for metrics in user.get("dayMetrics") or []:
+                del metrics["adherencePercentage"]
+                metrics["exceptionCount"] = None
+
+    document = _rewrite_first_adherence_file(workspace, DAYS[0], leave_out)
+    result = _load_adherence_tables(workspace, DAYS[0])
+    succeeded(result)
+    columns = warehouse.ADHERENCE_DAILY.content_columns
+    rows = [dict(zip(columns, row, strict=True)) for row in workspace.table(warehouse.ADHERENCE_DAILY)]
+    unit = document["managementUnitId"]
+    emptied = [row for row in rows if row["management_unit_id"] == unit]
+    assert emptied and len(emptied) < len(rows)
+    assert all(row["adherence_percentage"] is None and row["exception_count"] is None for row in emptied)
+    assert all(row["schedule_length_seconds"] is not None for row in emptied)
+    others = [row for row in rows if row["management_unit_id"] != unit]
+    assert all(row["adherence_percentage"] is not None for row in others)
+    (materialization,) = [
+        m
+        for m in result.asset_materializations_for_node("adherence_tables")
+        if m.asset_key.to_user_string() == "adherence_daily"
+    ]
+    missing = materialization.metadata["day_metric_values_missing"].value
+    assert missing["adherence_percentage"] == missing["exception_count"] == len(emptied)
+    assert missing["conformance_percentage"] == 0

@@ -29,7 +29,13 @@ from wfm_pipeline.sandbox.jobs import (
     adherence_document,
     user_details_page,
 )
-from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg, User, default_departed_agents
+from wfm_pipeline.sandbox.org import (
+    GENESYS_SYSTEM_PRESENCE_IDS,
+    OrgConfig,
+    SandboxOrg,
+    User,
+    default_departed_agents,
+)
 
 SEED = 11
 HISTORY_START = date(2024, 1, 1)
@@ -140,10 +146,14 @@ def test_cli_flags_reach_the_served_org() -> None:
             "Asia/Tokyo",
             "--retention-days",
             "400",
+            "--without",
+            "fixed_system_presence_ids",
         ]
     )
     config = config_from_args(args)
     assert (config.departed_agents, config.default_time_zone, config.retention_days) == (3, "Asia/Tokyo", 400)
+    assert not config.behaviours.fixed_system_presence_ids
+    assert config.behaviours.empty_download_urls_while_processing
     client = TestClient(create_app(config, clock=ManualClock(NOW)), base_url="http://localhost")
     token = client.post(
         wire.TOKEN_PATH,
@@ -156,8 +166,12 @@ def test_cli_flags_reach_the_served_org() -> None:
     assert deleted["total"] == 3
     truth = client.get("/sandbox/truth/org").json()
     assert {agent["timeZone"] for agent in truth["departedAgents"]} == {"Asia/Tokyo"}
+    presences = client.get(wire.PRESENCE_DEFINITIONS_PATH, headers=headers).json()["entities"]
+    assert not {p["id"] for p in presences} & set(GENESYS_SYSTEM_PRESENCE_IDS.values())
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--default-time-zone", "Mars/Olympus"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--without", "no_such_behaviour"])
 
 
 # --- departed agents: history until they left, nothing else changes -----------------------------------
@@ -473,6 +487,26 @@ def test_a_deactivated_presence_is_listed_only_when_asked_for_and_still_in_the_h
         for span in org.presence(user_id, start, start + timedelta(days=7))
     }
     assert gone & served
+
+
+def test_system_presences_have_genesyss_ids_and_the_orgs_own_do_not(shared: Api) -> None:
+    listed = [
+        *shared.ok(wire.PRESENCE_DEFINITIONS_PATH)["entities"],
+        *shared.ok(wire.PRESENCE_DEFINITIONS_PATH, deactivated=wire.PRESENCE_DEACTIVATED_TRUE)["entities"],
+    ]
+    system = {p["systemPresence"]: p["id"] for p in listed if p["type"] == "System"}
+    assert system == dict(GENESYS_SYSTEM_PRESENCE_IDS)
+    assert system["OnQueue"] == "e08eaf1b-ee47-4fa9-a231-1200e284798f"
+    own = [p["id"] for p in listed if p["type"] == "User"]
+    assert own and not set(own) & set(GENESYS_SYSTEM_PRESENCE_IDS.values())
+    # the history names the same ids
+    start = datetime(2024, 5, 6, tzinfo=UTC)
+    served = {
+        span.organization_presence_id
+        for user_id in shared.org.agent_ids()[:5]
+        for span in shared.org.presence(user_id, start, start + timedelta(days=7))
+    }
+    assert GENESYS_SYSTEM_PRESENCE_IDS["OnQueue"] in served
 
 
 def test_data_retention_is_configurable_and_needs_its_permission() -> None:

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from wfm_pipeline import wire
 from wfm_pipeline.sandbox.app import create_app
-from wfm_pipeline.sandbox.config import ClientSpec, ManualClock, SandboxConfig, default_clients
+from wfm_pipeline.sandbox.config import Behaviours, ClientSpec, ManualClock, SandboxConfig, default_clients
 from wfm_pipeline.sandbox.errors import format_ts
 from wfm_pipeline.sandbox.org import OrgConfig, SandboxOrg
 
@@ -74,7 +74,13 @@ SECRETS = {
 }
 
 
-def harness(profile: str = "fast", org: Any = None, time_scale: float = 1.0, **overrides: Any) -> Harness:
+def harness(
+    profile: str = "fast",
+    org: Any = None,
+    time_scale: float = 1.0,
+    behaviours: Behaviours | None = None,
+    **overrides: Any,
+) -> Harness:
     clients = default_clients()
     clients["other-client"] = ClientSpec("other-secret")
     clients["limited-client"] = ClientSpec("limited-secret", frozenset({wire.PERMISSION_WFM_AGENT_VIEW}))
@@ -86,6 +92,7 @@ def harness(profile: str = "fast", org: Any = None, time_scale: float = 1.0, **o
         limit_overrides=overrides,
         clients=clients,
         time_scale=time_scale,
+        behaviours=behaviours or Behaviours(),
     )
     clock = ManualClock(NOW)
     app = create_app(config, org=org or shared_org(), clock=clock)
@@ -386,6 +393,22 @@ def test_bulk_job_completes_with_presigned_downloads_that_expire() -> None:
     assert h.client.get(fresh).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "behaviours", [Behaviours(), Behaviours().without(["empty_download_urls_while_processing"])]
+)
+def test_a_processing_bulk_job_lists_no_download_urls_as_real_orgs_do(behaviours: Behaviours) -> None:
+    h = harness(behaviours=behaviours)
+    body = adherence_body(mu_ids(h)[0], "2024-05-01T00:00:00Z", "2024-05-02T00:00:00Z")
+    submitted = h.post(wire.ADHERENCE_BULK_PATH, body).json()
+    polled = h.get(BULK_JOB.format(job_id=submitted["job"]["id"])).json()
+    expected = [] if behaviours.empty_download_urls_while_processing else None
+    for reply in (submitted, polled):
+        assert reply["job"]["status"] == "Processing"
+        assert reply.get("downloadUrls") == expected and ("downloadUrls" in reply) == (expected is not None)
+    with pytest.raises(ValueError, match="empty_download_urls_while_processing"):
+        Behaviours().without(["no_such_behaviour"])
+
+
 def test_jobs_are_visible_only_to_the_client_that_created_them() -> None:
     h = harness()
     bulk = h.post(
@@ -568,6 +591,16 @@ def test_pages_come_back_shorter_than_page_size_where_redundant_copies_were_filt
     assert len(keys) == len(set(keys))  # within one job every status appears once
 
 
+def test_the_lagging_profile_keeps_the_watermark_hours_behind() -> None:
+    h = harness(profile="lagging")
+    availability = h.get(wire.USER_DETAILS_AVAILABILITY_PATH).json()["dataAvailabilityDate"]
+    assert availability == format_ts(NOW - timedelta(hours=4))
+    assert (
+        harness(profile="lagging").limits()["job_submission_quota"]
+        == harness(profile="realistic").limits()["job_submission_quota"]
+    )
+
+
 def test_availability_watermark_cuts_job_results() -> None:
     h = harness(availability_lag_seconds=7200)
     availability = h.get(wire.USER_DETAILS_AVAILABILITY_PATH).json()["dataAvailabilityDate"]
@@ -593,6 +626,38 @@ def test_availability_watermark_cuts_job_results() -> None:
         ).json()["primaryPresence"]
     ]
     assert any(start >= availability for start in truth_starts)  # the truth does have such data
+
+
+@pytest.mark.parametrize("open_records", [True, False])
+def test_a_status_still_open_at_the_watermark_has_no_end_time(open_records: bool) -> None:
+    behaviours = Behaviours() if open_records else Behaviours().without(["open_records"])
+    h = harness(availability_lag_seconds=7200, behaviours=behaviours)
+    availability = h.get(wire.USER_DETAILS_AVAILABILITY_PATH).json()["dataAvailabilityDate"]
+    job_id = submit_details(h, NOW - timedelta(days=1), NOW)
+    advance_until(h, lambda: details_state(h, job_id), "FULFILLED")
+    served = {
+        (d["userId"], kind, r["startTime"]): r.get("endTime")
+        for p in all_pages(h, job_id, page_size=100)
+        for d in p["userDetails"]
+        for kind in ("primaryPresence", "routingStatus")
+        for r in d.get(kind, [])
+    }
+    truth_ends = {
+        (user_id, kind, r["startTime"]): r["endTime"]
+        for user_id in {user_id for user_id, _, _ in served}  # departed agents too
+        for kind, records in h.client.get(
+            "/sandbox/truth/timeline",
+            params={"userId": user_id, "start": format_ts(NOW - timedelta(days=3)), "end": format_ts(NOW)},
+        )
+        .json()
+        .items()
+        if kind in ("primaryPresence", "routingStatus")
+        for r in records
+    }
+    still_open = {key for key in served if truth_ends[key] > availability}
+    assert still_open, "some status should span the watermark"
+    for key, end in served.items():
+        assert end == (None if open_records and key in still_open else truth_ends[key]), key
 
 
 # --- aggregates ---------------------------------------------------------------------------------------

@@ -182,13 +182,35 @@ def test_empty_file_gives_empty_typed_frames() -> None:
     assert daily.schema == pl.Schema(ADHERENCE_DAILY_SCHEMA)
 
 
+def test_day_metrics_the_sdk_marks_optional_are_null_when_left_out() -> None:
+    document = bulk_file()
+    first_day = document["userResults"][0]["dayMetrics"][0]
+    for field in ("adherencePercentage", "exceptionCount", "impactSeconds"):
+        del first_day[field]
+    first_day["conformancePercentage"] = None
+    daily = adherence_daily_rows(document, UNITS, date(2024, 3, 9), date(2024, 3, 11)).sort("local_date")
+    emptied, kept = daily.row(0, named=True), daily.row(1, named=True)
+    assert [emptied[c] for c in ("adherence_percentage", "conformance_percentage", "exception_count")] == [
+        None,
+        None,
+        None,
+    ]
+    assert emptied["impact_seconds"] is None and emptied["schedule_length_seconds"] == 30600
+    assert None not in kept.values()
+    assert daily.schema == pl.Schema(ADHERENCE_DAILY_SCHEMA)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
         (lambda doc: doc.pop("startDate"), "startDate"),
         (lambda doc: doc.update(managementUnitId="mu-unknown"), "mu-unknown"),
         (
-            lambda doc: doc["userResults"][0]["dayMetrics"][0].pop("adherencePercentage"),
+            lambda doc: doc["userResults"][0]["dayMetrics"][0].pop("dayStartOffsetSeconds"),
+            "dayStartOffsetSeconds",
+        ),
+        (
+            lambda doc: doc["userResults"][0]["dayMetrics"][0].update(adherencePercentage="high"),
             "adherencePercentage",
         ),
         (lambda doc: doc["userResults"][0]["dayMetrics"][0].update(exceptionCount=1.5), "exceptionCount"),

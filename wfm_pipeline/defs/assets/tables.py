@@ -168,6 +168,8 @@ def _adherence_step(store: RawStore, first: date, last: date) -> _Step:
             "raw_files": dg.MetadataValue.json(list(load.raw_files)),
             "source": load.source,
             "exception_continuations_joined": load.joined_continuations,
+            # SDK-optional day metrics Genesys left out, loaded as NULL
+            "day_metric_values_missing": dg.MetadataValue.json(load.missing_day_metrics),
         },
     )
 

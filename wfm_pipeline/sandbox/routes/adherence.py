@@ -108,15 +108,22 @@ async def post_adherence_bulk(request: Request, sandbox: SandboxState, caller: C
         downloads_expire_early="expire_job" in faults,
     )
     sandbox.jobs.add(job)
-    return json_response(adherence_response(job, now, None), 202)
+    return json_response(adherence_response(job, now, _urls_while_processing(sandbox)), 202)
+
+
+def _urls_while_processing(sandbox: SandboxState) -> list[str] | None:
+    """``downloadUrls`` of a job not yet Complete: ``[]`` as real orgs reply, or left out (the contract
+    alone: the key is optional)."""
+    return [] if sandbox.config.behaviours.empty_download_urls_while_processing else None
 
 
 async def get_adherence_bulk_job(request: Request, sandbox: SandboxState, caller: Caller) -> Response:
     job = sandbox.jobs.get(request.path_params["job_id"], caller.token.client_id, AdherenceJob, caller.now)
     if job is None:
         raise not_found("The requested historical adherence job was not found.")
-    urls = None
-    if job.status(caller.now) == "Complete":
+    status = job.status(caller.now)
+    urls = _urls_while_processing(sandbox) if status == wire.ADHERENCE_JOB_PROCESSING else None
+    if status == wire.ADHERENCE_JOB_COMPLETE:
         expires_at = job.download_expiry(caller.now)
         urls = [
             signed_url(request, sandbox, f"{job.id}.{index}", expires_at) for index in range(len(job.items))

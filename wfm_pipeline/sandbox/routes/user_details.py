@@ -79,6 +79,7 @@ async def post_user_details_job(request: Request, sandbox: SandboxState, caller:
         expires_at=ready_at + timedelta(seconds=retention),
         availability=now - timedelta(seconds=limits.availability_lag_seconds),
         fails="fail_job" in faults,
+        open_records=sandbox.config.behaviours.open_records,
     )
     sandbox.jobs.add(job)
     return json_response({"jobId": job.id}, 202)
