@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
 from harness.devstack import DevStack, step_intervals
 from wfm_pipeline.defs.automation import JOB_NAME, PlannedRun
@@ -70,22 +69,6 @@ def _backfill_run_ids(instance: DagsterInstance, backfill_id: str) -> list[str]:
     return [record.dagster_run.run_id for record in records]
 
 
-def _wait_until_idle(instance: DagsterInstance, timeout: float = 3600.0) -> None:
-    """Until no run is queued or in progress (a run measured alone is not slowed by others)."""
-    busy = [
-        DagsterRunStatus.QUEUED,
-        DagsterRunStatus.NOT_STARTED,
-        DagsterRunStatus.STARTING,
-        DagsterRunStatus.STARTED,
-        DagsterRunStatus.CANCELING,
-    ]
-    deadline = time.monotonic() + timeout
-    while instance.get_runs_count(RunsFilter(statuses=busy)):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"runs still in progress after {timeout} s")
-        time.sleep(5.0)
-
-
 @dataclass(frozen=True)
 class Measured:
     sensor_runs: dict[str, list[DayRun]]  # by WFM_SENSOR_STEP_EXECUTOR
@@ -113,7 +96,7 @@ def measure(executors: list[str], runs: int, time_scale: float, workdir: Path) -
         with stack.running():
             stack.stop_sensors()
             instance = DagsterInstance.from_config(str(stack.dagster_home))
-            _wait_until_idle(instance)  # the sensor's first run
+            stack.wait_until_idle()  # the sensor's first run
             days = [FIRST_DAY + timedelta(weeks=index) for index in range(runs + 1)]
             sensor_runs[executor] = []
             for day in days[:runs]:

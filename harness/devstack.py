@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from wfm_pipeline.sandbox.launcher import free_port
 
@@ -180,6 +180,22 @@ class DevStack:
                 self.process.wait(timeout=10)
                 raise
         return self.process.returncode
+
+    def wait_until_idle(self, timeout: float = 3600.0) -> None:
+        """Until no run is queued or in progress (a run measured alone is not slowed by others)."""
+        instance = DagsterInstance.from_config(str(self.dagster_home))
+        busy = [
+            DagsterRunStatus.QUEUED,
+            DagsterRunStatus.NOT_STARTED,
+            DagsterRunStatus.STARTING,
+            DagsterRunStatus.STARTED,
+            DagsterRunStatus.CANCELING,
+        ]
+        deadline = time.monotonic() + timeout
+        while instance.get_runs_count(RunsFilter(statuses=busy)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"runs still in progress after {timeout} s")
+            time.sleep(5.0)
 
     def stop_sensors(self) -> None:
         """Switch the automation off, as a user would in the UI, so a backfill is measured alone."""

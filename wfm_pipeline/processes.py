@@ -77,6 +77,7 @@ def die_with_parent(sig: signal.Signals = signal.SIGKILL) -> None:
 
 def bind_step_to_run_worker() -> None:
     """In a step process of Dagster's multiprocess executor (a ``multiprocessing`` child of the run
-    worker): die with the run worker. In-process execution (tests, ``materialize``) is left alone."""
+    worker): die with the run worker. A process that is no multiprocessing child (tests, ``materialize``)
+    is left alone; the in_process executor's steps do not call it (``defs.executors.bind_to_run_worker``)."""
     if multiprocessing.parent_process() is not None:
         die_with_parent()

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from wfm_pipeline.processes import bind_step_to_run_worker
+
 STEP_EXECUTORS: Mapping[str, dg.ExecutorDefinition] = {
     "multiprocess": dg.multiprocess_executor,
     # Dagster preloads the code location's module (wfm_pipeline.definitions) in the fork server.
@@ -21,3 +23,12 @@ STEP_EXECUTORS: Mapping[str, dg.ExecutorDefinition] = {
     ),
     "in_process": dg.in_process_executor,
 }
+
+
+def bind_to_run_worker(context: dg.AssetExecutionContext) -> None:
+    """Make the step's process die with its run worker (a killed run must not leave a step holding the
+    DuckDB writer or a job slot), where the step has a process of its own. Under ``in_process`` the step
+    runs in the run worker itself, which the code server started as a multiprocessing child: binding it
+    would kill the run whenever the code server dies or restarts."""
+    if context.job_def.executor_def is not dg.in_process_executor:
+        bind_step_to_run_worker()

@@ -8,12 +8,14 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import httpx
 import pytest
 
+from wfm_pipeline.defs import executors
 from wfm_pipeline.defs.automation import JOB_NAME, SENSOR_NAME, PlannedRun, plan_run
 from wfm_pipeline.defs.build import build_definitions
 from wfm_pipeline.defs.resources import GenesysApiResource
@@ -114,6 +116,21 @@ def test_sensor_runs_in_process_while_backfills_keep_their_step_processes(tmp_pa
     )
     with pytest.raises(PipelineConfigError, match="WFM_SENSOR_STEP_EXECUTOR"):
         PipelineSettings.from_env({"WFM_SENSOR_STEP_EXECUTOR": "threads"})
+
+
+def test_a_step_is_bound_to_its_run_worker_only_in_a_process_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An in-process step IS the run worker, a multiprocessing child of the code server: binding it
+    would kill the run with the code server."""
+    bound: list[str] = []
+    monkeypatch.setattr(executors, "bind_step_to_run_worker", lambda: bound.append("bound"))
+    defs = build_definitions(PipelineSettings.from_env({"WFM_DATA_DIR": str(tmp_path)}))
+    executors.bind_to_run_worker(SimpleNamespace(job_def=defs.resolve_job_def(JOB_NAME)))  # type: ignore[arg-type]
+    assert bound == []
+    ui_job = defs.resolve_implicit_global_asset_job_def()
+    executors.bind_to_run_worker(SimpleNamespace(job_def=ui_job))  # type: ignore[arg-type]
+    assert bound == ["bound"]
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

@@ -14,12 +14,12 @@ import dagster as dg
 from wfm_pipeline import warehouse
 from wfm_pipeline.defs.assets.tables import RETRY as WRITE_RETRY
 from wfm_pipeline.defs.assets.tables import column_schema
+from wfm_pipeline.defs.executors import bind_to_run_worker
 from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
 from wfm_pipeline.defs.pools import API_POOL, WRITER_POOL
 from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource, WarehouseResource
 from wfm_pipeline.extractors import extract_directory
 from wfm_pipeline.loaders import load_directory
-from wfm_pipeline.processes import bind_step_to_run_worker
 
 DIRECTORY_ASSET = "directory_raw_files"
 FETCH_RETRY = dg.RetryPolicy(
@@ -40,7 +40,7 @@ FETCH_RETRY = dg.RetryPolicy(
 def directory_raw_files(
     context: dg.AssetExecutionContext, genesys: GenesysApiResource, raw_store: RawStoreResource
 ) -> dg.MaterializeResult[None]:
-    bind_step_to_run_worker()
+    bind_to_run_worker(context)
     with pipeline_errors_fail_the_step(), genesys.client() as client:
         snapshot = extract_directory(client, raw_store.store())
     if snapshot.retention_days is None:
@@ -80,9 +80,9 @@ def directory_raw_files(
     retry_policy=WRITE_RETRY,
 )
 def dimension_tables(
-    raw_store: RawStoreResource, duckdb: WarehouseResource
+    context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
 ) -> Iterator[dg.MaterializeResult[None]]:
-    bind_step_to_run_worker()
+    bind_to_run_worker(context)
     with pipeline_errors_fail_the_step():
         load = load_directory(raw_store.store())
         with duckdb.get_connection() as connection:

@@ -18,13 +18,13 @@ from typing import Any
 
 import dagster as dg
 
+from wfm_pipeline.defs.executors import bind_to_run_worker
 from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
 from wfm_pipeline.defs.partitions import Partitioning, partition_days
 from wfm_pipeline.defs.pools import API_POOL
 from wfm_pipeline.defs.progress import progress_lines
 from wfm_pipeline.defs.resources import GenesysApiResource, RawStoreResource
 from wfm_pipeline.extractors import AggregatesSampling, Extraction, extract_adherence, extract_user_details
-from wfm_pipeline.processes import bind_step_to_run_worker
 from wfm_pipeline.raw_store import ADHERENCE, USER_DETAILS
 
 GROUP = "raw"
@@ -122,7 +122,7 @@ def export_assets(
     def adherence_export(
         context: dg.AssetExecutionContext, genesys: GenesysApiResource, raw_store: RawStoreResource
     ) -> Iterator[dg.MaterializeResult[None]]:
-        bind_step_to_run_worker()
+        bind_to_run_worker(context)
         first, last = partition_days(context)
         with (
             pipeline_errors_fail_the_step(),
@@ -138,7 +138,7 @@ def export_assets(
     def user_details_export(
         context: dg.AssetExecutionContext, genesys: GenesysApiResource, raw_store: RawStoreResource
     ) -> Iterator[dg.MaterializeResult[None]]:
-        bind_step_to_run_worker()
+        bind_to_run_worker(context)
         first, last = partition_days(context)
         with (
             pipeline_errors_fail_the_step(),

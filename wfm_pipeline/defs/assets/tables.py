@@ -20,12 +20,12 @@ from duckdb import DuckDBPyConnection
 from wfm_pipeline import warehouse
 from wfm_pipeline.columns import COLUMN_DESCRIPTIONS
 from wfm_pipeline.defs import checks
+from wfm_pipeline.defs.executors import bind_to_run_worker
 from wfm_pipeline.defs.failures import pipeline_errors_fail_the_step
 from wfm_pipeline.defs.partitions import Partitioning, partition_days
 from wfm_pipeline.defs.pools import WRITER_POOL
 from wfm_pipeline.defs.resources import RawStoreResource, WarehouseResource
 from wfm_pipeline.loaders import load_adherence, load_user_details
-from wfm_pipeline.processes import bind_step_to_run_worker
 from wfm_pipeline.raw_store import RawStore
 from wfm_pipeline.timestamps import days_between
 from wfm_pipeline.transforms import OccupancyInterval
@@ -215,7 +215,7 @@ def _table_step(
     def _tables(
         context: dg.AssetExecutionContext, raw_store: RawStoreResource, duckdb: WarehouseResource
     ) -> Iterator[dg.MaterializeResult[None]]:
-        bind_step_to_run_worker()
+        bind_to_run_worker(context)
         first, last = partition_days(context)
         with pipeline_errors_fail_the_step():
             step = prepare(raw_store.store(), first, last)
