@@ -62,11 +62,14 @@ def test_the_days_differ_so_a_run_total_copied_to_every_day_would_show(fortnight
 
 
 @pytest.mark.parametrize("table", warehouse.DIMENSIONS, ids=lambda table: table.name)
-def test_a_dimension_has_one_materialization_with_its_row_count(fortnight, table) -> None:  # type: ignore[no-untyped-def]
+def test_a_dimension_is_materialized_for_each_day_of_the_run_with_its_row_count(fortnight, table) -> None:  # type: ignore[no-untyped-def]
+    """Partitioned like the facts: the run's one snapshot is materialized for each of its days."""
     workspace, instance, run_id = fortnight
-    (materialization,) = _of_run(instance, run_id, table)
-    assert materialization.partition is None
-    assert materialization.metadata["dagster/row_count"].value == len(workspace.table(table)) > 0
+    of_run = _of_run(instance, run_id, table)
+    assert Counter(m.partition for m in of_run) == Counter(KEYS)
+    rows = len(workspace.table(table))
+    assert rows > 0
+    assert {m.metadata["dagster/row_count"].value for m in of_run} == {rows}
 
 
 def test_check_results_are_tied_to_each_partition(fortnight) -> None:  # type: ignore[no-untyped-def]

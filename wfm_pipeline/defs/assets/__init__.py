@@ -1,6 +1,6 @@
 """Assets: API side (exports.py, pool genesys_api), DuckDB side (tables.py, pool duckdb_writer), and the
 org's directory with the dimension tables (directory.py, one of each pool), built from the settings (the
-partitions start at WFM_PARTITIONS_START; the directory is not partitioned)."""
+partitions start at WFM_PARTITIONS_START; the directory is partitioned like the facts)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from wfm_pipeline.defs.assets.directory import dimension_tables, directory_raw_files
+from wfm_pipeline.defs.assets.directory import directory_assets
 from wfm_pipeline.defs.assets.exports import export_assets
 from wfm_pipeline.defs.assets.tables import table_assets
 from wfm_pipeline.defs.partitions import Partitioning
@@ -47,7 +47,7 @@ def build_assets(settings: PipelineSettings, partitioning: Partitioning | None =
     partitioning = partitioning or Partitioning.from_settings(settings)
     owners = settings.asset_owners
     return PipelineAssets(
-        directory=_owned([directory_raw_files, dimension_tables], owners),
+        directory=_owned(directory_assets(partitioning), owners),
         exports=_owned(
             export_assets(
                 partitioning,
