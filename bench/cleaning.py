@@ -60,6 +60,29 @@ def ours(paths: list[Path], units: list[ManagementUnitInfo], days: int) -> tuple
     return routing_records.height + presence_records.height, time.perf_counter() - started
 
 
+def our_stages(paths: list[Path], units: list[ManagementUnitInfo], days: int) -> dict[str, float]:
+    """Seconds of each stage of ``ours`` (best of REPEATS each): where our side spends its time."""
+    best: dict[str, float] = {}
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        routing_records, presence_records = status_records_from_json(path.read_bytes() for path in paths)
+        parsed = time.perf_counter()
+        days_frame = day_frame(units, FIRST_DAY, FIRST_DAY + timedelta(days=days - 1))
+        membership = membership_frame(units)
+        routing = segments(routing_records, membership, days_frame, ROUTING_STATUS_COLUMNS)
+        presence = segments(presence_records, membership, days_frame, PRESENCE_COLUMNS)
+        segmented = time.perf_counter()
+        agent_occupancy(routing, presence, days_frame)
+        done = time.perf_counter()
+        for stage, seconds in (
+            ("parse JSON", parsed - started),
+            ("dedupe, overlaps, clip to local days", segmented - parsed),
+            ("occupancy", done - segmented),
+        ):
+            best[stage] = min(best.get(stage, seconds), seconds)
+    return best
+
+
 def duckdb_read_json(paths: list[Path]) -> tuple[int, float]:
     files = [str(path) for path in paths]
     started = time.perf_counter()
@@ -112,6 +135,11 @@ def measure(paths: list[Path], units: list[ManagementUnitInfo], days: int) -> st
             f"| wfm-pipeline transforms (parse, dedupe, clip, occupancy) | {our_seconds:.2f} "
             f"| {our_rate:,.0f} |",
             f"| ratio (target >= 0.70) | | {our_rate / duck_rate:.2f} |",
+            "",
+            "Our side by stage (seconds, best of 3 each): "
+            + "; ".join(
+                f"{stage} {seconds:.2f}" for stage, seconds in our_stages(paths, units, days).items()
+            ),
         ]
     )
 

@@ -33,7 +33,10 @@ FETCH_RETRY = dg.RetryPolicy(
 
 def directory_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
     """The snapshot and the dimension tables, partitioned (and grouped into backfill runs) like the facts."""
+    return [_snapshot_asset(partitioning), _dimensions_asset(partitioning)]
 
+
+def _snapshot_asset(partitioning: Partitioning) -> dg.AssetsDefinition:
     @dg.asset(
         name=DIRECTORY_ASSET,
         group_name="raw",
@@ -68,6 +71,10 @@ def directory_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
             }
         )
 
+    return directory_raw_files
+
+
+def _dimensions_asset(partitioning: Partitioning) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="dimension_tables",
         specs=[
@@ -110,4 +117,4 @@ def directory_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
                 },
             )
 
-    return [directory_raw_files, dimension_tables]
+    return dimension_tables
