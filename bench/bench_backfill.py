@@ -31,12 +31,28 @@ from wfm_pipeline import wire
 BACKFILL_START = date(2024, 1, 1)
 
 
-class TreeMemorySampler(threading.Thread):
-    """Peak of the summed RSS of every process of one stack (found by its DAGSTER_HOME)."""
+# Process kinds of a stack, by a fragment of their command line (the first that matches names it).
+PROCESS_KINDS = (
+    ("sandbox", "wfm_pipeline.sandbox"),
+    ("step process", "multiprocessing"),
+    ("run worker", "execute_run"),
+    ("code server", "grpc"),
+    ("webserver", "dagster_webserver"),
+    ("daemon", "dagster._daemon"),
+    ("dagster dev", "dagster dev"),
+    ("wfm-pipeline dev", "wfm-pipeline"),
+)
+
+
+class TreeSampler(threading.Thread):
+    """Peak of the summed RSS of every process of one stack (found by its DAGSTER_HOME), and the CPU
+    seconds each kind of process used: the last utime + stime seen of every pid, summed by kind (a process
+    that lived less than one interval is missed, and one's last interval is lost)."""
 
     def __init__(self, stack: DevStack, interval: float = 1.0) -> None:
         super().__init__(daemon=True)
         self.stack, self.interval, self.peak_mib = stack, interval, 0.0
+        self._cpu_ticks: dict[int, tuple[str, int]] = {}  # pid -> (kind, utime + stime)
         self._stopped = threading.Event()
 
     def run(self) -> None:
@@ -50,12 +66,23 @@ class TreeMemorySampler(threading.Thread):
                     if marker not in (proc / "environ").read_bytes().split(b"\0"):
                         continue
                     status = (proc / "status").read_text()
+                    stat = (proc / "stat").read_text()
+                    command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 except OSError:
                     continue
+                fields = stat[stat.rindex(")") + 2 :].split()
+                kind = next((name for name, fragment in PROCESS_KINDS if fragment in command), "other")
+                self._cpu_ticks[int(proc.name)] = (kind, int(fields[11]) + int(fields[12]))
                 for line in status.splitlines():
                     if line.startswith("VmRSS:"):
                         total_kib += int(line.split()[1])
             self.peak_mib = max(self.peak_mib, total_kib / 1024)
+
+    def cpu_seconds_by_kind(self) -> dict[str, float]:
+        ticks: dict[str, int] = {}
+        for kind, used in self._cpu_ticks.values():
+            ticks[kind] = ticks.get(kind, 0) + used
+        return {kind: used / os.sysconf("SC_CLK_TCK") for kind, used in ticks.items()}
 
     def stop(self) -> None:
         self._stopped.set()
@@ -123,7 +150,7 @@ def run_pipeline_backfill(
         extra_env={"WFM_STEP_EXECUTOR": step_executor},
     )
     stack.start()
-    sampler = TreeMemorySampler(stack)
+    sampler = TreeSampler(stack)
     sampler.start()
     try:
         # The bench measures the backfill alone: switch the automation off, as a user would in the UI.
@@ -187,6 +214,7 @@ def run_pipeline_backfill(
         "throttled": stats["rateLimitedTotal"],
         "retries": client_metrics.get("retries", 0),
         "peak_mib": sampler.peak_mib,
+        "cpu_by_kind": sampler.cpu_seconds_by_kind(),
         "host_cpu_busy": (busy_after - busy_before) / max(1, total_after - total_before),
         "failures": failures,
         "profile": profile,
@@ -294,6 +322,16 @@ def main(argv: list[str] | None = None) -> str:
             if pipeline["failures"]
             else []
         ),
+        "CPU seconds by process kind over the stack's life (start-up and the sensor's first run included; "
+        "sampled each second from /proc):",
+        "",
+        "| process kind | CPU s |",
+        "|---|---|",
+        *(
+            f"| {kind} | {seconds:.0f} |"
+            for kind, seconds in sorted(pipeline["cpu_by_kind"].items(), key=lambda item: -item[1])
+        ),
+        "",
         "Steps of the backfill's runs (seconds from step start to step end, summed over runs):",
         "",
         "| step | runs | total s | longest s |",

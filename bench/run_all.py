@@ -57,11 +57,14 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(result.stdout.strip())
         else:
             failed = True
+            # What the section measured before failing (the soak's table says why it did not converge),
+            # then the end of its log.
             sections.append(
-                f"FAILED (exit {result.returncode}):\n\n```\n{result.stderr.strip()[-3000:]}\n```"
+                f"FAILED (exit {result.returncode}):\n\n{result.stdout.strip()}\n\n"
+                f"```\n{result.stderr.strip()[-3000:]}\n```"
             )
         sections.append(f"\n_took {elapsed:.0f} s_")
-        print(sections[-2] if result.returncode == 0 else result.stderr[-3000:], flush=True)
+        print(sections[-2], flush=True)
     args.output.write_text("\n".join([*sections, *_notes(args.output)]) + "\n")
     print(f"written to {args.output}")
     return 1 if failed else 0

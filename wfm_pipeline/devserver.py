@@ -33,10 +33,13 @@ from filelock import FileLock, Timeout
 from wfm_pipeline import wire
 from wfm_pipeline.defs.settings import PipelineConfigError, PipelineSettings
 from wfm_pipeline.genesys import ClientSettings, ConfigurationError, uses_sandbox
-from wfm_pipeline.processes import die_with_parent
+from wfm_pipeline.processes import die_with_parent, group_members, is_alive
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHUTDOWN_GRACE_SECONDS = 30.0
+SINGLETON_GRACE_SECONDS = 10.0
+# `dagster dev`'s webserver and daemon (python -m dagster_webserver / dagster._daemon run).
+DAGSTER_DEV_SINGLETONS = ("-m dagster_webserver", "-m dagster._daemon")
 STARTUP_TIMEOUT_SECONDS = 60.0
 # Delay before the n-th restart of a crashed child (the last one repeats); more than MAX_CRASHES crashes
 # within CRASH_WINDOW_SECONDS is a crash loop: everything stops and the exit code says so.
@@ -155,12 +158,31 @@ def _stop(process: subprocess.Popen[bytes], name: str) -> None:
     print(f"stopped {name}", flush=True)
 
 
+def _stop_members(pgid: int, fragments: tuple[str, ...]) -> None:
+    """SIGTERM the processes of group ``pgid`` whose command line contains one of ``fragments``, then
+    SIGKILL those still there after ``SINGLETON_GRACE_SECONDS``."""
+    doomed = [pid for pid, command in group_members(pgid).items() if any(f in command for f in fragments)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + SINGLETON_GRACE_SECONDS
+        while sig == signal.SIGTERM and time.monotonic() < deadline and any(map(is_alive, doomed)):
+            time.sleep(0.1)
+        doomed = [pid for pid in doomed if is_alive(pid)]
+    for pid in doomed:
+        print(f"pid {pid} of a stopped group outlived SIGKILL", file=sys.stderr, flush=True)
+
+
 @dataclass
 class Supervised:
     """A child of `wfm-pipeline dev`: how to start it (and wait until it is ready), and its crash history."""
 
     name: str
     launch: Callable[[], subprocess.Popen[bytes]]
+    # Command-line fragments of the processes of its group that must not outlive it: a restart starts
+    # new ones, and two of them at once (two Dagster daemons) would both dequeue runs.
+    singletons: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     crashes: list[float] = field(default_factory=list)
     restart_at: float | None = None
@@ -179,8 +201,10 @@ class Supervised:
             return True
         if self.process is None or self.process.poll() is None:
             return True
-        # What is left of its process group is not stopped: run workers finish their runs (the new code
-        # server takes new ones), and the webserver and daemon follow `dagster dev` by themselves.
+        # The rest of its process group is left running: run workers finish their runs (the new code
+        # server takes new ones). The singletons are stopped: they do not always follow `dagster dev`
+        # (a soak saw its webserver and daemon outlive a kill -9 of it by minutes, beside the new ones).
+        _stop_members(self.process.pid, self.singletons)
         code = self.process.returncode
         self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
         if len(self.crashes) > MAX_CRASHES:
@@ -330,7 +354,9 @@ def _dagster_child(args: argparse.Namespace, env: dict[str, str]) -> Supervised:
         "-w",
         str(PROJECT_ROOT / "workspace.yaml"),
     ]
-    return Supervised("dagster dev", lambda: _popen(command, env=env, cwd=PROJECT_ROOT))
+    return Supervised(
+        "dagster dev", lambda: _popen(command, env=env, cwd=PROJECT_ROOT), singletons=DAGSTER_DEV_SINGLETONS
+    )
 
 
 def _heal_code_location(graphql_url: str, resumed: dict[str, int]) -> None:

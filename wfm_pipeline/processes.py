@@ -45,6 +45,25 @@ def process_started_at(pid: int) -> float | None:
     return _boot_time() + int(fields[19]) / _clock_ticks()
 
 
+def group_members(pgid: int) -> dict[int, str]:
+    """Pid -> command line of the live processes in process group ``pgid`` (Linux; empty elsewhere)."""
+    members: dict[int, str] = {}
+    if not _PROC.is_dir():
+        return members
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # exited while we looked
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members[int(entry.name)] = command.strip()
+    return members
+
+
 def is_alive(pid: int, started_by: float | None = None) -> bool:
     """True while ``pid`` runs; with ``started_by`` (epoch seconds), also only if it started no later than
     that (+1 s of clock granularity), so a recycled pid of an unrelated new process does not count."""

@@ -3,6 +3,7 @@ crash loop gives up, and children die with the supervisor whatever signal ends i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -62,6 +63,47 @@ def test_crashes_long_ago_do_not_count_towards_a_crash_loop() -> None:
         assert child.check(now)
         now += devserver.CRASH_WINDOW_SECONDS  # each crash an hour-ish after the last
         assert child.check(now)
+
+
+def test_when_a_child_exits_its_singletons_are_stopped_and_the_rest_of_its_group_is_left(
+    tmp_path: Path,
+) -> None:
+    """`dagster dev` killed with -9 leaves its group behind: the webserver and daemon (singletons: its
+    restart starts new ones) are stopped, a run worker is left to finish its run."""
+    pids = tmp_path / "pids"
+    parent = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+        daemon = subprocess.Popen([*sleeper, "-m", "dagster._daemon", "run"])
+        worker = subprocess.Popen([*sleeper, "-m", "dagster", "api", "execute_run"])
+        open({str(pids)!r}, "w").write(f"{{daemon.pid}} {{worker.pid}}")
+        time.sleep(600)
+        """
+    )
+    child = Supervised(
+        "dagster dev",
+        lambda: subprocess.Popen([sys.executable, "-c", parent], start_new_session=True),
+        singletons=devserver.DAGSTER_DEV_SINGLETONS,
+    )
+    child.start()
+    assert child.process is not None
+    deadline = time.monotonic() + 30
+    while not (pids.exists() and len(pids.read_text().split()) == 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon, worker = map(int, pids.read_text().split())
+    try:
+        child.process.kill()
+        child.process.wait()
+        assert is_alive(daemon) and is_alive(worker)  # the kernel did not end them
+        assert child.check(time.monotonic())
+        assert not is_alive(daemon), "the old daemon outlived its dagster dev"
+        assert is_alive(worker), "a run worker was stopped with its dagster dev"
+        assert child.restart_at is not None
+    finally:
+        for pid in (daemon, worker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_children_die_with_the_supervisor_killed_by_sigkill(tmp_path: Path) -> None:

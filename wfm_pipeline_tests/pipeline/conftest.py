@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from harness.workspace import Workspace
 from wfm_pipeline.sandbox.launcher import SandboxProcess
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 # 12 agents cover all six management units; fewer make the truth recomputation fast. Two more left the
 # org (deleted, in no unit) and keep their history.

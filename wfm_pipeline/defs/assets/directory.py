@@ -37,17 +37,24 @@ def directory_assets(partitioning: Partitioning) -> list[dg.AssetsDefinition]:
 
 
 def _snapshot_asset(partitioning: Partitioning) -> dg.AssetsDefinition:
-    @dg.asset(
+    # A one-spec multi_asset, not @asset: backfill_policy is a beta parameter of @asset in Dagster 1.13
+    # (a BetaWarning on every definitions load) and a plain parameter of @multi_asset.
+    @dg.multi_asset(
         name=DIRECTORY_ASSET,
-        group_name="raw",
-        kinds={"api", "json"},
+        specs=[
+            dg.AssetSpec(
+                DIRECTORY_ASSET,
+                group_name="raw",
+                kinds={"api", "json"},
+                description="A snapshot of the org's directory (users in every state, divisions, business "
+                "and management units with their settings, activity codes, presence definitions, data "
+                "retention) under `$WFM_DATA_DIR/raw/directory/`.",
+            )
+        ],
         pool=API_POOL,
         retry_policy=FETCH_RETRY,
         partitions_def=partitioning.partitions_def,
         backfill_policy=partitioning.backfill_policy,
-        description="A snapshot of the org's directory (users in every state, divisions, business and "
-        "management units with their settings, activity codes, presence definitions, data retention) under "
-        "`$WFM_DATA_DIR/raw/directory/`.",
     )
     def directory_raw_files(
         context: dg.AssetExecutionContext, genesys: GenesysApiResource, raw_store: RawStoreResource
