@@ -34,8 +34,7 @@ BACKFILL_START = date(2024, 1, 1)
 # Process kinds of a stack, by a fragment of their command line (the first that matches names it).
 PROCESS_KINDS = (
     ("sandbox", "wfm_pipeline.sandbox"),
-    ("step process", "multiprocessing"),
-    ("run worker", "execute_run"),
+    ("step process", "multiprocessing"),  # or a run worker: see TreeSampler.run
     ("code server", "grpc"),
     ("webserver", "dagster_webserver"),
     ("daemon", "dagster._daemon"),
@@ -72,6 +71,9 @@ class TreeSampler(threading.Thread):
                     continue
                 fields = stat[stat.rindex(")") + 2 :].split()
                 kind = next((name for name, fragment in PROCESS_KINDS if fragment in command), "other")
+                parent_kind = self._cpu_ticks.get(int(fields[1]), ("", 0))[0]
+                if kind == "step process" and parent_kind == "code server":
+                    kind = "run worker"  # the code server starts run workers as multiprocessing children
                 self._cpu_ticks[int(proc.name)] = (kind, int(fields[11]) + int(fields[12]))
                 for line in status.splitlines():
                     if line.startswith("VmRSS:"):
